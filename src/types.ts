@@ -1,0 +1,172 @@
+// Shared contracts between the runner, the stages and the evidence writers.
+// Decisions live in pure functions elsewhere; these are only shapes.
+
+export const STAGE_NAMES = [
+  'preflight',
+  'tools',
+  'karpenter-build',
+  'karpenter-install',
+  'nodepool',
+  'metric',
+  'workload',
+  'hpa',
+  'pending',
+  'provision',
+  'schedule',
+  'consolidation',
+  'cleanup',
+] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+export const KARPENTER_MODES = ['kind', 'registry', 'process', 'existing'] as const;
+export type KarpenterMode = (typeof KARPENTER_MODES)[number];
+export const SCENARIOS = ['metric', 'pending-pods'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+export const CONSOLIDATION_POLICIES = ['require', 'warn', 'skip'] as const;
+export type ConsolidationPolicy = (typeof CONSOLIDATION_POLICIES)[number];
+
+/** One instance type as Karpenter's KWOK provider reads it (INSTANCE_TYPES_FILE_PATH). */
+export interface InstanceTypeSpec {
+  name: string;
+  offerings: {
+    Price: number;
+    Available: boolean;
+    Requirements: { key: string; operator: string; values: string[] }[];
+  }[];
+  architecture: string;
+  operatingSystems: string[];
+  resources: Record<string, string>;
+}
+
+/** A parsed `nodepool` file: one karpenter.sh/v1 NodePool and its KWOKNodeClass. */
+export interface NodePoolSpec {
+  name: string;
+  /** nvidia.com/gpu limit of the NodePool, when it sets one. */
+  gpuLimit?: number;
+  /** spec.disruption.consolidateAfter as written ("10s", "Never"). */
+  consolidateAfter?: string;
+  /** Every document of the file, in order (NodePool, KWOKNodeClass...). */
+  manifests: Record<string, unknown>[];
+}
+
+/** The validated inputs of one run. Built only by src/inputs.ts. */
+export interface Config {
+  kubeconfig?: string;
+  context?: string;
+  clusterName: string;
+  namespacePrefix: string;
+  runId: string;
+  karpenterMode: KarpenterMode;
+  karpenterVersion: string;
+  koVersion: string;
+  helmVersion: string;
+  kwokInstall: 'install' | 'skip';
+  kwokChartRepository: string;
+  imageRepository?: string;
+  toolsMirror?: string;
+  nodePoolFile: string;
+  nodePool: NodePoolSpec;
+  instanceTypesFile: string;
+  instanceTypes: InstanceTypeSpec[];
+  scenario: Scenario;
+  metricName: string;
+  /** Kubernetes quantity for the HPA AverageValue target, e.g. "10" or "500m". */
+  metricTarget: string;
+  minReplicas: number;
+  maxReplicas: number;
+  gpusPerPod: number;
+  consolidation: ConsolidationPolicy;
+  cleanupStale: boolean;
+  /** Milliseconds per stage. */
+  timeouts: Record<StageName, number>;
+  /** The stages selected to run, in chain order. */
+  stages: StageName[];
+  evidenceDir: string;
+  artifactName: string;
+  retentionDays: number;
+  summary: boolean;
+}
+
+export type StageStatus = 'pass' | 'fail' | 'skip';
+
+/** A piece of evidence: what was seen, and the kubectl command that shows it. */
+export interface EvidenceItem {
+  title: string;
+  /** Equivalent command a person can run, e.g. `kubectl get nodepool gpu -o yaml`. */
+  command?: string;
+  /** What it showed (text; objects are YAML/JSON-serialised by the recorder). */
+  output?: string;
+  /** Files written into the evidence dir, relative to it. */
+  files?: string[];
+}
+
+export interface StageRecord {
+  name: StageName;
+  status: StageStatus;
+  message: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  evidence: EvidenceItem[];
+  diagnostics: EvidenceItem[];
+}
+
+/** Points on the chain's timeline, taken from the cluster's own timestamps where possible. */
+export const TIMELINE_EVENTS = [
+  'metric-first-seen',
+  'hpa-scale-decision',
+  'first-pod-unschedulable',
+  'nodeclaim-created',
+  'nodeclaim-launched',
+  'nodeclaim-registered',
+  'nodeclaim-initialized',
+  'node-ready',
+  'last-pod-running',
+  'workload-deleted',
+  'last-node-gone',
+] as const;
+export type TimelineEvent = (typeof TIMELINE_EVENTS)[number];
+
+export interface TimelineEntry {
+  event: TimelineEvent;
+  /** ISO time from the cluster (object timestamp, condition lastTransitionTime). */
+  at: string;
+  /** Where the time came from, e.g. "NodeClaim gpu-abc .metadata.creationTimestamp". */
+  source: string;
+  /** When the action observed it (watch event receipt), ISO. */
+  observedAt?: string;
+}
+
+/** Scenario outputs the stages fill in as they learn them. */
+export interface RunOutputs {
+  nodesProvisioned?: number;
+  podsScheduled?: number;
+  hpaDesiredReplicas?: number;
+}
+
+/**
+ * State shared by the stages of one run, and saved for the post step (see src/state.ts):
+ * what the run created, so cleanup can undo exactly that.
+ */
+export interface RunState {
+  runId: string;
+  namespace: string;
+  /** Label put on every object this run creates. */
+  runLabel: { key: string; value: string };
+  baselineNodes?: number;
+  /** PID of a Karpenter child process started in process mode. */
+  karpenterPid?: number;
+  karpenterLog?: string;
+  karpenterHealthUrl?: string;
+  /** Helm releases this run installed (namespace/name), to uninstall at cleanup. */
+  helmReleases: { namespace: string; name: string }[];
+  /** Cluster-scoped objects this run applied and must remove (NodePool, KWOKNodeClass, CRDs it added). */
+  appliedClusterObjects: { apiVersion: string; kind: string; name: string }[];
+  /** Paths of tools put on PATH (ko, helm), and the karpenter binary. */
+  toolPaths: Record<string, string>;
+  /** Versions and cache facts recorded for results.json. */
+  versions: Record<string, string>;
+  cache: { item: string; hit: boolean; savedMs?: number; bytesDownloaded?: number }[];
+  timeline: TimelineEntry[];
+  outputs: RunOutputs;
+}
