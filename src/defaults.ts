@@ -1,0 +1,54 @@
+import type { StageName } from './types.js';
+
+/** Input defaults, as in action.yml (a unit test keeps the two in step). */
+export const INPUT_DEFAULTS: Record<string, string> = {
+  kubeconfig: '',
+  context: '',
+  'cluster-name': 'kind',
+  'namespace-prefix': 'gpu-conformance',
+  'run-id': '',
+  'karpenter-mode': 'process',
+  'karpenter-version': 'v1.8.0',
+  'ko-version': 'v0.18.0',
+  'helm-version': 'v3.19.0',
+  'kwok-install': 'install',
+  'kwok-chart-repository': 'https://kwok.sigs.k8s.io/charts/',
+  'image-repository': '',
+  'tools-mirror': '',
+  scenario: 'metric',
+  nodepool: '',
+  'instance-types': '',
+  'metric-name': 'dcgm_gpu_power_usage',
+  'metric-target': '10',
+  'min-replicas': '1',
+  'max-replicas': '4',
+  'gpus-per-pod': '1',
+  consolidation: 'require',
+  'cleanup-stale': 'false',
+  timeouts: '',
+  stages: '',
+  'evidence-dir': '',
+  'artifact-name': 'gpu-autoscaling-conformance',
+  'retention-days': '0',
+  summary: 'true',
+};
+
+/**
+ * Stage timeouts. Each bounds the chain's intrinsic latency with room to spare: HPA sync 15 s,
+ * Karpenter batching up to 10 s, consolidation validation 15 s plus consolidateAfter.
+ */
+export const STAGE_TIMEOUTS_MS: Record<StageName, number> = {
+  preflight: 60_000,
+  tools: 5 * 60_000,
+  'karpenter-build': 20 * 60_000,
+  'karpenter-install': 5 * 60_000,
+  nodepool: 60_000,
+  metric: 3 * 60_000,
+  workload: 2 * 60_000,
+  hpa: 3 * 60_000,
+  pending: 2 * 60_000,
+  provision: 5 * 60_000,
+  schedule: 5 * 60_000,
+  consolidation: 5 * 60_000,
+  cleanup: 3 * 60_000,
+};

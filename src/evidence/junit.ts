@@ -1,0 +1,31 @@
+// junit.xml: one testsuite, one testcase per stage; failures and skips as junit reporters expect.
+import type { Results } from './model.js';
+
+const escapeXml = (s: string): string =>
+  s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!)
+    // XML 1.0 forbids most control characters, even escaped.
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+
+const seconds = (ms: number): string => (ms / 1000).toFixed(3);
+
+export function renderJunit(r: Results): string {
+  const failures = r.stages.filter((s) => s.status === 'fail').length;
+  const skipped = r.stages.filter((s) => s.status === 'skip').length;
+  const suite = `gpu-autoscaling-conformance.${r.requirement.id}`;
+  const cases = r.stages.map((s) => {
+    const open = `    <testcase classname="${escapeXml(suite)}" name="${escapeXml(s.name)}" time="${seconds(s.durationMs)}"`;
+    if (s.status === 'pass') return `${open}>\n      <system-out>${escapeXml(s.message)}</system-out>\n    </testcase>`;
+    if (s.status === 'skip') return `${open}>\n      <skipped message="${escapeXml(s.message)}"/>\n    </testcase>`;
+    const detail = s.diagnostics.map((d) => `${d.title}${d.command ? `\n$ ${d.command}` : ''}${d.output ? `\n${d.output}` : ''}`).join('\n\n');
+    return `${open}>\n      <failure message="${escapeXml(s.message)}" type="StageFailure">${escapeXml(detail)}</failure>\n    </testcase>`;
+  });
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="gpu-autoscaling-conformance" tests="${r.stages.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(r.run.durationMs)}">`,
+    `  <testsuite name="${escapeXml(suite)}" tests="${r.stages.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(r.run.durationMs)}" timestamp="${r.run.startedAt}">`,
+    ...cases,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,102 @@
+// Markdown views of the results: the CNCF-style evidence file and the job summary share these parts.
+import { formatDuration } from '../format.js';
+import { timelineOffsets, type Results } from './model.js';
+import type { StageRecord } from '../types.js';
+
+const ICON: Record<StageRecord['status'], string> = { pass: '✅ pass', fail: '❌ fail', skip: '⏭️ skip' };
+/** Table cells must stay on one line and not break the table. */
+const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+
+export function stageTable(r: Results): string {
+  const rows = r.stages.map((s) => `| ${s.name} | ${ICON[s.status]} | ${s.status === 'skip' ? '' : formatDuration(s.durationMs)} | ${cell(s.message)} |`);
+  return ['| Stage | Status | Duration | Result |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+export function timelineTable(r: Results): string {
+  if (r.timeline.length === 0) return '_No cluster timeline was recorded._';
+  const rows = timelineOffsets(r.timeline).map(({ entry, offsetMs }) => {
+    const lag = entry.observedAt ? `${((Date.parse(entry.observedAt) - Date.parse(entry.at)) / 1000).toFixed(1)}s` : '';
+    return `| +${(offsetMs / 1000).toFixed(1)}s | ${entry.event} | ${entry.at} | ${cell(entry.source)} | ${lag} |`;
+  });
+  return ['| Offset | Event | Cluster time | Source | Seen by the action after |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** A mermaid gantt of the stages that ran, on a shared clock (unix ms). */
+export function stageGantt(r: Results): string {
+  const ran = r.stages.filter((s) => s.status !== 'skip');
+  if (ran.length === 0) return '';
+  const lines = ran.map((s) => {
+    const tag = s.status === 'fail' ? 'crit, ' : 'done, ';
+    // Mermaid draws zero-length bars as nothing: give every bar at least 100 ms.
+    const start = Date.parse(s.startedAt);
+    const end = Math.max(Date.parse(s.finishedAt), start + 100);
+    return `    ${s.name} (${formatDuration(s.durationMs)}) :${tag}${start}, ${end}`;
+  });
+  return ['```mermaid', 'gantt', '    title Stages', '    dateFormat x', '    axisFormat %M:%S', '    section Run', ...lines, '```'].join('\n');
+}
+
+function headline(r: Results): string {
+  const verdict = r.run.result === 'pass' ? '✅ PASS' : `❌ FAIL in stage \`${r.run.failedStage}\``;
+  const s = r.scenario;
+  const facts = [
+    `**Result:** ${verdict} (${formatDuration(r.run.durationMs)})`,
+    `**Scenario:** ${s.name}${s.metricName ? ` (metric \`${s.metricName}\`, target ${s.metricTarget})` : ''}; replicas ${s.minReplicas}-${s.maxReplicas}, ${s.gpusPerPod} GPU(s) per pod`,
+    `**Karpenter:** ${s.karpenterVersion}, mode ${s.karpenterMode}; NodePool \`${s.nodePool}\`${s.gpuLimit === null ? '' : ` (nvidia.com/gpu limit ${s.gpuLimit})`}`,
+    `**Outcome:** ${r.outputs.hpaDesiredReplicas ?? '-'} desired replicas, ${r.outputs.nodesProvisioned ?? '-'} GPU nodes provisioned, ${r.outputs.podsScheduled ?? '-'} pods scheduled`,
+  ];
+  return facts.join('  \n');
+}
+
+/** The job summary: verdict, stage table, gantt, cluster timeline. */
+export function renderSummary(r: Results): string {
+  const failed = r.stages.find((s) => s.status === 'fail');
+  return [
+    `## GPU autoscaling conformance: ${r.run.result === 'pass' ? 'PASS' : 'FAIL'}`,
+    headline(r),
+    failed ? `> [!CAUTION]\n> **${failed.name}:** ${cell(failed.message)}` : '',
+    '### Stages',
+    stageTable(r),
+    stageGantt(r),
+    '### Cluster timeline',
+    'Times are the cluster\'s own (object timestamps and condition transitions).',
+    timelineTable(r),
+    `<sub>Run \`${r.run.id}\` · namespace \`${r.run.namespace}\` · evidence schema ${r.schemaVersion}</sub>`,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+}
+
+function itemBlock(item: { title: string; command?: string; output?: string; files?: string[] }): string {
+  const parts = [`#### ${item.title}`];
+  if (item.command || item.output) {
+    parts.push(['```', item.command ? `$ ${item.command}` : '', item.output?.trimEnd() ?? '', '```'].filter((l) => l !== '').join('\n'));
+  }
+  if (item.files?.length) parts.push(`Files: ${item.files.map((f) => `[${f}](${f})`).join(', ')}`);
+  return parts.join('\n\n');
+}
+
+/** cluster-autoscaling.md in the CNCF AI conformance evidence style. */
+export function renderEvidenceMarkdown(r: Results, generatedAt: string): string {
+  const sections = r.stages.map((s) => {
+    const body = [`### ${s.name}: ${s.status.toUpperCase()}`, s.message];
+    body.push(...s.evidence.map(itemBlock));
+    if (s.diagnostics.length) body.push('**Diagnostics**', ...s.diagnostics.map(itemBlock));
+    return body.join('\n\n');
+  });
+  return [
+    `# Cluster autoscaling evidence`,
+    `Generated ${generatedAt} by ${r.tool.name} ${r.tool.version}.`,
+    `- **Requirement:** \`${r.requirement.id}\`${r.requirement.also.length ? ` (also exercises \`${r.requirement.also.join('`, `')}\`)` : ''}`,
+    `- **Result:** ${r.run.result.toUpperCase()}`,
+    `- **Kubernetes:** ${r.cluster.kubernetesVersion ?? 'unknown'}`,
+    '',
+    headline(r),
+    '## Stages',
+    stageTable(r),
+    '## Timeline',
+    timelineTable(r),
+    '## Checks',
+    ...sections,
+    '',
+  ].join('\n\n');
+}

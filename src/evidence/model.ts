@@ -1,0 +1,104 @@
+// The evidence of one run as data: results.json is this object, every other writer reads it.
+import type { Config, RunState, StageName, StageRecord, TimelineEntry } from '../types.js';
+
+export const RESULTS_SCHEMA_VERSION = '1.0';
+export const REQUIREMENT_ID = 'cluster_autoscaling';
+
+export interface Results {
+  schemaVersion: string;
+  requirement: { id: string; also: string[] };
+  tool: { name: string; version: string };
+  run: {
+    id: string;
+    namespace: string;
+    result: 'pass' | 'fail';
+    failedStage: StageName | null;
+    startedAt: string;
+    finishedAt: string;
+    durationMs: number;
+    github: Record<string, string>;
+  };
+  cluster: { context: string | null; kubernetesVersion: string | null };
+  scenario: {
+    name: Config['scenario'];
+    karpenterMode: Config['karpenterMode'];
+    karpenterVersion: string;
+    nodePool: string;
+    gpuLimit: number | null;
+    metricName: string | null;
+    metricTarget: string | null;
+    minReplicas: number;
+    maxReplicas: number;
+    gpusPerPod: number;
+    consolidation: Config['consolidation'];
+  };
+  versions: Record<string, string>;
+  cache: RunState['cache'];
+  outputs: { nodesProvisioned: number | null; podsScheduled: number | null; hpaDesiredReplicas: number | null };
+  stages: StageRecord[];
+  timeline: TimelineEntry[];
+}
+
+const GITHUB_VARS = ['GITHUB_REPOSITORY', 'GITHUB_RUN_ID', 'GITHUB_RUN_ATTEMPT', 'GITHUB_JOB', 'GITHUB_WORKFLOW', 'GITHUB_SHA', 'GITHUB_REF'];
+
+/** The overall result: pass only when no stage failed and the chain's checks did not all skip. */
+export function resultOf(stages: StageRecord[]): { result: 'pass' | 'fail'; failedStage: StageName | null } {
+  const failed = stages.find((s) => s.status === 'fail');
+  return failed ? { result: 'fail', failedStage: failed.name } : { result: 'pass', failedStage: null };
+}
+
+export function buildResults(config: Config, run: RunState, stages: StageRecord[], version: string, env: NodeJS.ProcessEnv = process.env): Results {
+  const { result, failedStage } = resultOf(stages);
+  const startedAt = stages[0]?.startedAt ?? new Date().toISOString();
+  const finishedAt = stages.at(-1)?.finishedAt ?? startedAt;
+  const timeline = [...run.timeline].sort((a, b) => a.at.localeCompare(b.at));
+  return {
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    requirement: { id: REQUIREMENT_ID, also: config.scenario === 'metric' ? ['pod_autoscaling'] : [] },
+    tool: { name: 'gpu-autoscaling-conformance', version },
+    run: {
+      id: run.runId,
+      namespace: run.namespace,
+      result,
+      failedStage,
+      startedAt,
+      finishedAt,
+      durationMs: Date.parse(finishedAt) - Date.parse(startedAt),
+      github: Object.fromEntries(GITHUB_VARS.filter((k) => env[k]).map((k) => [k.replace(/^GITHUB_/, '').toLowerCase(), env[k]!])),
+    },
+    cluster: { context: config.context ?? null, kubernetesVersion: run.versions.kubernetes ?? null },
+    scenario: {
+      name: config.scenario,
+      karpenterMode: config.karpenterMode,
+      karpenterVersion: config.karpenterVersion,
+      nodePool: config.nodePool.name,
+      gpuLimit: config.nodePool.gpuLimit ?? null,
+      metricName: config.scenario === 'metric' ? config.metricName : null,
+      metricTarget: config.scenario === 'metric' ? config.metricTarget : null,
+      minReplicas: config.minReplicas,
+      maxReplicas: config.maxReplicas,
+      gpusPerPod: config.gpusPerPod,
+      consolidation: config.consolidation,
+    },
+    versions: run.versions,
+    cache: run.cache,
+    outputs: {
+      nodesProvisioned: run.outputs.nodesProvisioned ?? null,
+      podsScheduled: run.outputs.podsScheduled ?? null,
+      hpaDesiredReplicas: run.outputs.hpaDesiredReplicas ?? null,
+    },
+    stages,
+    timeline,
+  };
+}
+
+/** Stage name -> duration in ms, for the `timings` output. */
+export const timingsOf = (stages: StageRecord[]): Record<string, number> =>
+  Object.fromEntries(stages.filter((s) => s.status !== 'skip').map((s) => [s.name, s.durationMs]));
+
+/** Timeline entries as offsets from the first one, for tables and charts. */
+export function timelineOffsets(timeline: TimelineEntry[]): { entry: TimelineEntry; offsetMs: number }[] {
+  const sorted = [...timeline].sort((a, b) => a.at.localeCompare(b.at));
+  const t0 = sorted[0] ? Date.parse(sorted[0].at) : 0;
+  return sorted.map((entry) => ({ entry, offsetMs: Date.parse(entry.at) - t0 }));
+}

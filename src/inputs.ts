@@ -1,0 +1,218 @@
+// Action inputs -> one validated Config. Every problem is collected and reported together,
+// each naming the input, the value given and what is accepted; nothing here touches a cluster.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { INPUT_DEFAULTS, STAGE_TIMEOUTS_MS } from './defaults.js';
+import { checkInstanceTypesFile, checkNodePoolFile } from './manifests.js';
+import * as p from './parse.js';
+import type { Parsed } from './parse.js';
+import { runnerTemp, shipped } from './paths.js';
+import {
+  CONSOLIDATION_POLICIES,
+  KARPENTER_MODES,
+  SCENARIOS,
+  STAGE_NAMES,
+  type Config,
+  type StageName,
+} from './types.js';
+
+/** Stages that only make sense after the workload exists. */
+const NEEDS_WORKLOAD: StageName[] = ['hpa', 'pending', 'provision', 'schedule', 'consolidation'];
+
+export interface ConfigResult {
+  config?: Config;
+  errors: string[];
+}
+
+/** A run id from the workflow run, unique per job attempt; random outside Actions. */
+export function defaultRunId(env: NodeJS.ProcessEnv = process.env): string {
+  const suffix = randomBytes(3).toString('hex');
+  return env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${suffix}` : `local-${suffix}`;
+}
+
+export function readConfig(getInput: (name: string) => string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
+  const errors: string[] = [];
+  const raw = (name: string): string => {
+    const v = getInput(name);
+    return v === undefined || v.trim() === '' ? (INPUT_DEFAULTS[name] ?? '') : v.trim();
+  };
+  const take = <T>(name: string, parsed: Parsed<T>, fallback: T): T => {
+    if (parsed.ok) return parsed.value;
+    errors.push(`input "${name}": ${parsed.problem}`);
+    return fallback;
+  };
+  const optional = <T>(name: string, parse: (s: string) => Parsed<T>): T | undefined => {
+    const v = raw(name);
+    return v === '' ? undefined : take(name, parse(v), undefined);
+  };
+
+  // cluster
+  const kubeconfig = optional('kubeconfig', (v) => p.ok(path.resolve(v)));
+  const context = optional('context', (v) => p.ok(v));
+  if (kubeconfig) {
+    const problem = checkKubeconfig(kubeconfig, context);
+    if (problem) errors.push(problem);
+  }
+  const clusterName = take('cluster-name', p.parseDnsLabel(raw('cluster-name')), 'kind');
+  const namespacePrefix = take('namespace-prefix', p.parseDnsLabel(raw('namespace-prefix'), 40), 'gpu-conformance');
+  const runId = take('run-id', p.parseDnsLabel(raw('run-id') || defaultRunId(env), 22), 'invalid');
+
+  // install
+  const karpenterMode = take('karpenter-mode', p.parseEnum(raw('karpenter-mode'), KARPENTER_MODES), 'process');
+  const karpenterVersion = take('karpenter-version', p.parseVersion(raw('karpenter-version')), 'v1.8.0');
+  if (/^v0\./.test(karpenterVersion)) {
+    errors.push(`input "karpenter-version": ${karpenterVersion} predates the karpenter.sh/v1 APIs; accepted: v1.0.0 or later`);
+  }
+  const koVersion = take('ko-version', p.parseVersion(raw('ko-version')), '');
+  const helmVersion = take('helm-version', p.parseVersion(raw('helm-version')), '');
+  const kwokInstall = take('kwok-install', p.parseEnum(raw('kwok-install'), ['install', 'skip'] as const), 'install');
+  const kwokChartRepository = take('kwok-chart-repository', p.parseUrl(raw('kwok-chart-repository'), ['https', 'http', 'oci']), '');
+  const imageRepository = optional('image-repository', p.parseImageRepository);
+  if (karpenterMode === 'registry' && !raw('image-repository')) {
+    errors.push('input "image-repository": is empty but karpenter-mode is registry; accepted: the repository ko pushes to, e.g. ghcr.io/org/karpenter-kwok');
+  }
+  const toolsMirror = optional('tools-mirror', (v) => p.parseUrl(v, ['https', 'http', 'file']));
+
+  // scenario
+  const scenario = take('scenario', p.parseEnum(raw('scenario'), SCENARIOS), 'metric');
+  const metricName = take('metric-name', parseMetricName(raw('metric-name')), '');
+  const metricTarget = take('metric-target', p.parseQuantity(raw('metric-target')), '1');
+  const minReplicas = take('min-replicas', p.parseInteger(raw('min-replicas'), 1, 1000), 1);
+  const maxReplicas = take('max-replicas', p.parseInteger(raw('max-replicas'), 1, 1000), 1);
+  if (minReplicas >= maxReplicas && errors.every((e) => !/"(min|max)-replicas"/.test(e))) {
+    errors.push(`input "max-replicas": ${maxReplicas} is not above min-replicas ${minReplicas}; accepted: max-replicas greater than min-replicas, so the HPA has room to scale out`);
+  }
+  const gpusPerPod = take('gpus-per-pod', p.parseInteger(raw('gpus-per-pod'), 1, 16), 1);
+  const consolidation = take('consolidation', p.parseEnum(raw('consolidation'), CONSOLIDATION_POLICIES), 'require');
+  const cleanupStale = take('cleanup-stale', p.parseBoolean(raw('cleanup-stale')), false);
+
+  const nodePoolFile = raw('nodepool') ? path.resolve(raw('nodepool')) : shipped('manifests', 'nodepool.yaml');
+  const nodePool = readChecked('nodepool', nodePoolFile, (t) => checkNodePoolFile(t), errors);
+  const instanceTypesFile = raw('instance-types') ? path.resolve(raw('instance-types')) : shipped('manifests', 'instance-types.json');
+  const instanceTypes = readChecked('instance-types', instanceTypesFile, (t) => checkInstanceTypesFile(t, gpusPerPod), errors);
+
+  const overrides = take('timeouts', p.parseDurationMap(raw('timeouts'), STAGE_NAMES), {});
+  const timeouts = { ...STAGE_TIMEOUTS_MS, ...overrides };
+  const stages = selectStages(raw('stages'), errors);
+
+  // evidence
+  const evidenceDir = raw('evidence-dir')
+    ? path.resolve(raw('evidence-dir'))
+    : path.join(runnerTemp(env), 'gpu-autoscaling-conformance', runId);
+  const artifactName = take('artifact-name', parseArtifactName(raw('artifact-name')), '');
+  const retentionDays = take('retention-days', p.parseInteger(raw('retention-days'), 0, 90), 0);
+  const summary = take('summary', p.parseBoolean(raw('summary')), true);
+
+  if (errors.length || !nodePool || !instanceTypes) return { errors };
+  return {
+    errors,
+    config: {
+      kubeconfig,
+      context,
+      clusterName,
+      namespacePrefix,
+      runId,
+      karpenterMode,
+      karpenterVersion,
+      koVersion,
+      helmVersion,
+      kwokInstall,
+      kwokChartRepository,
+      imageRepository,
+      toolsMirror,
+      nodePoolFile,
+      nodePool,
+      instanceTypesFile,
+      instanceTypes,
+      scenario,
+      metricName,
+      metricTarget,
+      minReplicas,
+      maxReplicas,
+      gpusPerPod,
+      consolidation,
+      cleanupStale,
+      timeouts,
+      stages,
+      evidenceDir,
+      artifactName,
+      retentionDays,
+      summary,
+    },
+  };
+}
+
+/** For tests and scripts: a Config from a map of inputs, or an error listing every problem. */
+export function configFrom(inputs: Record<string, string>, env: NodeJS.ProcessEnv = process.env): Config {
+  const { config, errors } = readConfig((name) => inputs[name] ?? '', env);
+  if (!config) throw new Error(`invalid inputs:\n${errors.join('\n')}`);
+  return config;
+}
+
+function selectStages(text: string, errors: string[]): StageName[] {
+  if (!text) return [...STAGE_NAMES];
+  const parsed = p.parseSubset(text, STAGE_NAMES);
+  if (!parsed.ok) {
+    errors.push(`input "stages": ${parsed.problem}`);
+    return [...STAGE_NAMES];
+  }
+  const chosen = parsed.value;
+  const orphans = chosen.filter((s) => NEEDS_WORKLOAD.includes(s));
+  if (orphans.length && !chosen.includes('workload')) {
+    errors.push(`input "stages": ${orphans.join(', ')} need the workload stage; accepted: add workload to the list`);
+  }
+  // Cleanup always runs: a run must leave the cluster as it found it.
+  return chosen.includes('cleanup') ? chosen : [...chosen, 'cleanup'];
+}
+
+function parseMetricName(v: string): Parsed<string> {
+  return /^[a-zA-Z_][a-zA-Z0-9_:.-]{0,252}$/.test(v)
+    ? p.ok(v)
+    : p.bad(`"${v}" is not a metric name; accepted: letters, digits, '_', ':', '.', '-', starting with a letter or '_'`);
+}
+
+function parseArtifactName(v: string): Parsed<string> {
+  return /^[^"<>:|*?\\/\r\n]{1,200}$/.test(v)
+    ? p.ok(v)
+    : p.bad(`"${v}" is not an artifact name; accepted: 1-200 characters without " < > : | * ? \\ / or line breaks`);
+}
+
+function readChecked<T>(
+  input: string,
+  file: string,
+  check: (text: string) => { value?: T; problems: string[] },
+  errors: string[],
+): T | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    errors.push(`input "${input}": cannot read ${file} (${code ?? (e as Error).message}); accepted: a readable file path`);
+    return undefined;
+  }
+  const { value, problems } = check(text);
+  for (const problem of problems) errors.push(`input "${input}": ${file} ${problem}`);
+  return value;
+}
+
+/** The kubeconfig file must parse and hold the context asked for; the cluster is not contacted. */
+function checkKubeconfig(file: string, context: string | undefined): string | undefined {
+  if (!fs.existsSync(file)) return `input "kubeconfig": ${file} does not exist; accepted: a path to a kubeconfig file`;
+  const kc = new k8s.KubeConfig();
+  try {
+    kc.loadFromFile(file);
+  } catch (e) {
+    return `input "kubeconfig": ${file} is not a valid kubeconfig (${(e as Error).message.split('\n')[0]}); accepted: a kubeconfig file`;
+  }
+  const contexts = kc.getContexts().map((c) => c.name);
+  if (context && !contexts.includes(context)) {
+    return `input "context": "${context}" is not in ${file}; accepted: ${contexts.join(', ') || 'none: the file has no contexts'}`;
+  }
+  if (!context && !kc.getCurrentContext()) {
+    return `input "kubeconfig": ${file} has no current-context; accepted: set the context input to one of ${contexts.join(', ') || '(none)'}`;
+  }
+  return undefined;
+}

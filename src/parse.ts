@@ -1,0 +1,117 @@
+// Pure parsers for action inputs. Each returns a value or a problem phrased as
+// "<what is wrong>; accepted: <what is accepted>", which inputs.ts prefixes with the input name.
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+export const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+export const bad = (problem: string): Parsed<never> => ({ ok: false, problem });
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "90s", "5m", "1m30s", "1h" -> milliseconds (at least 1 s, at most 24 h). */
+export function parseDuration(raw: string): Parsed<number> {
+  const accepted = 'a duration such as 90s, 5m or 1m30s (units ms, s, m, h), from 1s to 24h';
+  const text = raw.trim();
+  if (!/^(\d+(ms|s|m|h))+$/.test(text)) return bad(`"${raw}" is not a duration; accepted: ${accepted}`);
+  let ms = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g)) ms += Number(n) * UNIT_MS[unit!]!;
+  if (ms < 1000 || ms > 24 * UNIT_MS.h!) return bad(`"${raw}" is out of range; accepted: ${accepted}`);
+  return ok(ms);
+}
+
+export function parseInteger(raw: string, min: number, max: number): Parsed<number> {
+  const accepted = `an integer from ${min} to ${max}`;
+  const text = raw.trim();
+  if (!/^-?\d+$/.test(text)) return bad(`"${raw}" is not an integer; accepted: ${accepted}`);
+  const n = Number(text);
+  if (n < min || n > max) return bad(`${n} is out of range; accepted: ${accepted}`);
+  return ok(n);
+}
+
+export function parseEnum<T extends string>(raw: string, values: readonly T[]): Parsed<T> {
+  const text = raw.trim();
+  if ((values as readonly string[]).includes(text)) return ok(text as T);
+  return bad(`"${raw}" is not supported; accepted: ${values.join(', ')}`);
+}
+
+/** The YAML 1.2 core booleans GitHub's getBooleanInput accepts. */
+export function parseBoolean(raw: string): Parsed<boolean> {
+  const text = raw.trim();
+  if (['true', 'True', 'TRUE'].includes(text)) return ok(true);
+  if (['false', 'False', 'FALSE'].includes(text)) return ok(false);
+  return bad(`"${raw}" is not a boolean; accepted: true or false`);
+}
+
+/** "v1.8.0" (a release tag, optionally with a pre-release suffix). */
+export function parseVersion(raw: string): Parsed<string> {
+  const text = raw.trim();
+  if (/^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(text)) return ok(text);
+  return bad(`"${raw}" is not a release version; accepted: a version tag such as v1.8.0`);
+}
+
+/** A DNS-1123 label of at most `max` characters. */
+export function parseDnsLabel(raw: string, max = 63): Parsed<string> {
+  const text = raw.trim();
+  const accepted = `lowercase letters, digits and '-', starting and ending with a letter or digit, at most ${max} characters`;
+  if (text.length === 0 || text.length > max || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text)) {
+    return bad(`"${raw}" is not a valid name; accepted: ${accepted}`);
+  }
+  return ok(text);
+}
+
+/** A positive Kubernetes quantity such as 100, 2.5, 500m, 1k, 4Gi. */
+export function parseQuantity(raw: string): Parsed<string> {
+  const text = raw.trim();
+  if (/^(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(text) && !/^[0.]+[a-zA-Z]*$/.test(text)) return ok(text);
+  return bad(`"${raw}" is not a positive quantity; accepted: a Kubernetes quantity greater than 0 such as 100, 2.5 or 500m`);
+}
+
+export function parseUrl(raw: string, schemes: readonly string[]): Parsed<string> {
+  const text = raw.trim();
+  const accepted = `an absolute URL with scheme ${schemes.join(' or ')}`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return bad(`"${raw}" is not a URL; accepted: ${accepted}`);
+  }
+  if (!schemes.includes(url.protocol.replace(/:$/, ''))) return bad(`"${raw}" has scheme ${url.protocol}; accepted: ${accepted}`);
+  if (url.username || url.password) return bad(`the URL carries credentials; accepted: ${accepted} without user or password`);
+  return ok(text.replace(/\/+$/, ''));
+}
+
+/** An image repository without tag or digest: host[:port]/path. */
+export function parseImageRepository(raw: string): Parsed<string> {
+  const text = raw.trim();
+  if (/^[a-zA-Z0-9.-]+(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/.test(text)) return ok(text);
+  return bad(`"${raw}" is not an image repository; accepted: registry/path without tag or digest, e.g. ghcr.io/org/karpenter-kwok`);
+}
+
+/** "name=duration, name=duration" over the given names. */
+export function parseDurationMap<K extends string>(raw: string, names: readonly K[]): Parsed<Partial<Record<K, number>>> {
+  const out: Partial<Record<K, number>> = {};
+  const problems: string[] = [];
+  for (const part of raw.split(/[,\n]/).map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z-]+)\s*=\s*(\S+)$/.exec(part);
+    if (!m) {
+      problems.push(`"${part}" is not name=duration; accepted: a list such as hpa=3m, provision=5m`);
+      continue;
+    }
+    const [, name, value] = m as unknown as [string, string, string];
+    if (!(names as readonly string[]).includes(name)) {
+      problems.push(`"${name}" is not a stage; accepted: ${names.join(', ')}`);
+      continue;
+    }
+    const d = parseDuration(value);
+    if (d.ok) out[name as K] = d.value;
+    else problems.push(`${name}: ${d.problem}`);
+  }
+  return problems.length ? bad(problems.join('; ')) : ok(out);
+}
+
+/** A comma-separated subset of names, returned in the canonical order of `names`. */
+export function parseSubset<K extends string>(raw: string, names: readonly K[]): Parsed<K[]> {
+  const parts = raw.split(/[,\s]+/).map((p) => p.trim()).filter(Boolean);
+  const unknown = parts.filter((p) => !(names as readonly string[]).includes(p));
+  if (unknown.length) return bad(`${unknown.map((u) => `"${u}"`).join(', ')} not known; accepted: a comma-separated subset of ${names.join(', ')}`);
+  return ok(names.filter((n) => parts.includes(n)));
+}

@@ -1,0 +1,146 @@
+// Runs the stages in chain order: one core.group each with its duration, a timeout and an
+// AbortSignal per stage, the first failure skips the remaining checks, cleanup always runs.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as core from '@actions/core';
+import { stringify } from 'yaml';
+import { formatDuration } from './format.js';
+import { connect, type Kube } from './kube/client.js';
+import type { Stage, StageContext, StageResult } from './stages/stage.js';
+import { newRunState } from './state.js';
+import type { Config, EvidenceItem, RunState, StageRecord } from './types.js';
+
+export interface RunOptions {
+  run?: RunState;
+  /** Cancels the run (SIGTERM/SIGINT from the runner). Cleanup still runs, with its own budget. */
+  signal?: AbortSignal;
+  /** Called whenever the run's state may have changed, so the post step can clean up. */
+  onCheckpoint?: (run: RunState) => void;
+}
+
+export interface RunResult {
+  records: StageRecord[];
+  run: RunState;
+}
+
+/** Why a stage does not run, or undefined when it does. Pure. */
+export function skipReasonFor(stage: Stage, config: Config, earlier: StageRecord[], cancelled: boolean): string | undefined {
+  if (!config.stages.includes(stage.name)) return 'not selected by the stages input';
+  if (stage.name === 'cleanup') return undefined;
+  const failed = earlier.find((r) => r.status === 'fail');
+  if (failed) return `not run: stage ${failed.name} failed`;
+  if (cancelled) return 'not run: the run was cancelled';
+  return stage.skipReason?.(config);
+}
+
+
+export async function runStages(stages: Stage[], config: Config, opts: RunOptions = {}): Promise<RunResult> {
+  const run = opts.run ?? newRunState(config);
+  const records: StageRecord[] = [];
+  let kube: Kube | undefined;
+  const kubeOnce = (): Kube => (kube ??= connect(config));
+  fs.mkdirSync(config.evidenceDir, { recursive: true });
+
+  for (const [index, stage] of stages.entries()) {
+    const startedAt = new Date();
+    const reason = skipReasonFor(stage, config, records, opts.signal?.aborted ?? false);
+    if (reason !== undefined) {
+      records.push(record(stage, 'skip', reason, startedAt, [], []));
+      core.info(`[${index + 1}/${stages.length}] ${stage.name}: skip (${reason})`);
+      continue;
+    }
+    const evidence: EvidenceItem[] = [];
+    const diagnostics: EvidenceItem[] = [];
+    // Cleanup gets a fresh budget that cancellation does not cut short.
+    const signals = [AbortSignal.timeout(config.timeouts[stage.name])];
+    if (opts.signal && stage.name !== 'cleanup') signals.push(opts.signal);
+    const signal = AbortSignal.any(signals);
+    const ctx = makeContext(config, run, signal, kubeOnce, evidence, diagnostics);
+
+    const rec = await core.group(`[${index + 1}/${stages.length}] ${stage.name}`, async () => {
+      opts.onCheckpoint?.(run);
+      let result: StageResult | { status: 'fail'; message: string };
+      try {
+        result = await untilAborted(stage.run(ctx), signal, stage.name, config.timeouts[stage.name]);
+      } catch (e) {
+        const error = e instanceof Error ? e : new Error(String(e));
+        result = { status: 'fail', message: error.message };
+        await diagnose(stage, ctx, error);
+      }
+      opts.onCheckpoint?.(run);
+      const r = record(stage, result.status, result.message, startedAt, evidence, diagnostics);
+      const line = `${stage.name}: ${r.status} in ${formatDuration(r.durationMs)} — ${r.message}`;
+      if (r.status === 'fail') core.error(line);
+      else core.info(line);
+      return r;
+    });
+    records.push(rec);
+  }
+  return { records, run };
+}
+
+async function diagnose(stage: Stage, ctx: StageContext, error: Error): Promise<void> {
+  if (!stage.diagnose) return;
+  // Diagnostics get their own short budget: the stage's signal has often expired already.
+  const signal = AbortSignal.timeout(30_000);
+  try {
+    await untilAborted(stage.diagnose({ ...ctx, signal }, error), signal, `${stage.name} diagnostics`, 30_000);
+  } catch (e) {
+    ctx.diagnostic({ title: 'diagnostics incomplete', output: (e as Error).message });
+  }
+}
+
+/** Resolves with the stage's promise, or rejects when its signal aborts first (timeout or cancel). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal, what: string, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      const timedOut = signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
+      reject(new Error(timedOut ? `${what} timed out after ${formatDuration(timeoutMs)}` : `${what} cancelled`));
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function record(stage: Stage, status: StageRecord['status'], message: string, startedAt: Date, evidence: EvidenceItem[], diagnostics: EvidenceItem[]): StageRecord {
+  const finishedAt = new Date();
+  return {
+    name: stage.name,
+    status,
+    message,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    evidence,
+    diagnostics,
+  };
+}
+
+function makeContext(config: Config, run: RunState, signal: AbortSignal, kube: () => Kube, evidence: EvidenceItem[], diagnostics: EvidenceItem[]): StageContext {
+  return {
+    config,
+    run,
+    signal,
+    kube,
+    evidence: (item) => evidence.push(normalise(item)),
+    diagnostic: (item) => diagnostics.push(normalise(item)),
+    mark: (entry) => {
+      // The first time a point is reached is the one that counts.
+      if (!run.timeline.some((t) => t.event === entry.event)) run.timeline.push(entry);
+    },
+    writeFile: (name, content) => {
+      const file = path.join(config.evidenceDir, name);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, content);
+      return name;
+    },
+    info: (m) => core.info(m),
+    warning: (m) => core.warning(m),
+  };
+}
+
+function normalise(item: EvidenceItem): EvidenceItem {
+  const output = item.output as unknown;
+  return typeof output === 'string' || output === undefined ? item : { ...item, output: stringify(output) };
+}
