@@ -1,0 +1,34 @@
+// Status conditions as every Kubernetes object carries them (metav1.Condition and friends).
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string | Date;
+}
+
+export interface WithConditions {
+  status?: { conditions?: Condition[] };
+}
+
+export function condition(obj: WithConditions | undefined, type: string): Condition | undefined {
+  return obj?.status?.conditions?.find((c) => c.type === type);
+}
+
+export const isTrue = (obj: WithConditions | undefined, type: string): boolean => condition(obj, type)?.status === 'True';
+
+/** ISO time of a timestamp field that client-node may have turned into a Date. */
+export function iso(t: string | Date | undefined): string | undefined {
+  if (t === undefined) return undefined;
+  return t instanceof Date ? t.toISOString() : new Date(t).toISOString();
+}
+
+/** "Type=Status (Reason: message)" lines, for evidence and failure messages. */
+export function formatConditions(obj: WithConditions | undefined): string {
+  const cs = obj?.status?.conditions ?? [];
+  if (cs.length === 0) return '(no conditions)';
+  return cs
+    .map((c) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}${c.lastTransitionTime ? ` since ${iso(c.lastTransitionTime)}` : ''}`)
+    .join('\n');
+}

@@ -1,0 +1,109 @@
+import type { Config, StageName } from '../types.js';
+
+/** One access the run needs, checked with a SelfSubjectAccessReview. */
+export interface Permission {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  /** Namespace for namespaced checks; undefined = cluster-wide. */
+  namespace?: string;
+  /** The stage that needs it (for the failure message). */
+  stage: StageName;
+}
+
+type Rule = [verbs: string, group: string, resource: string, subresource?: string];
+
+const KARPENTER = 'karpenter.sh';
+const KWOK = 'karpenter.kwok.sh';
+
+/** What each stage does with the API (namespaced rules are checked in the run's namespace). */
+function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespaced: Rule[] } {
+  switch (stage) {
+    case 'preflight':
+      return { cluster: [['get,list', '', 'nodes'], ['list', '', 'namespaces'], ['list', KARPENTER, 'nodeclaims']], namespaced: [] };
+    case 'karpenter-install': {
+      const cluster: Rule[] = [['get,create,patch', 'apiextensions.k8s.io', 'customresourcedefinitions']];
+      if (config.karpenterMode === 'existing') return { cluster: [['get,list', 'apps', 'deployments'], ['get', 'apiextensions.k8s.io', 'customresourcedefinitions']], namespaced: [] };
+      if (config.karpenterMode === 'kind' || config.karpenterMode === 'registry') {
+        // Helm installs the chart's RBAC, workloads and release secrets.
+        cluster.push(
+          ['get,create,patch,delete', 'rbac.authorization.k8s.io', 'clusterroles'],
+          ['get,create,patch,delete', 'rbac.authorization.k8s.io', 'clusterrolebindings'],
+          ['get,create,patch,delete', 'rbac.authorization.k8s.io', 'roles'],
+          ['get,create,patch,delete', 'rbac.authorization.k8s.io', 'rolebindings'],
+          ['get,create,patch,delete', 'apps', 'deployments'],
+          ['get,create,patch,delete', '', 'serviceaccounts'],
+          ['get,create,patch,delete', '', 'services'],
+          ['get,create,patch,delete', '', 'configmaps'],
+          ['get,list,create,patch,delete', '', 'secrets'],
+          ['get,create', '', 'namespaces'],
+        );
+      }
+      return { cluster, namespaced: [] };
+    }
+    case 'nodepool':
+      return { cluster: [['get,create,patch,delete', KARPENTER, 'nodepools'], ['get,create,patch,delete', KWOK, 'kwoknodeclasses']], namespaced: [] };
+    case 'metric':
+      return { cluster: [['get', 'apiregistration.k8s.io', 'apiservices']], namespaced: [['get', 'external.metrics.k8s.io', config.metricName]] };
+    case 'workload':
+      return {
+        cluster: [['create,get', '', 'namespaces']],
+        namespaced: [
+          ['get,create,patch', 'apps', 'deployments'],
+          ...(config.scenario === 'metric' ? ([['get,create,patch', 'autoscaling', 'horizontalpodautoscalers']] as Rule[]) : []),
+        ],
+      };
+    case 'hpa':
+      return { cluster: [], namespaced: [['get,list,watch', 'autoscaling', 'horizontalpodautoscalers'], ['list', '', 'events']] };
+    case 'pending':
+      return { cluster: [], namespaced: [['list,watch', '', 'pods'], ['list', '', 'events']] };
+    case 'provision':
+      return { cluster: [['list,watch', KARPENTER, 'nodeclaims'], ['list,watch', '', 'nodes'], ['get', KARPENTER, 'nodepools']], namespaced: [] };
+    case 'schedule':
+      return { cluster: [['list,watch', '', 'nodes']], namespaced: [['list,watch', '', 'pods']] };
+    case 'consolidation':
+      return {
+        cluster: [['list,watch', KARPENTER, 'nodeclaims'], ['list,watch', '', 'nodes']],
+        namespaced: [['delete', 'apps', 'deployments'], ['delete', 'autoscaling', 'horizontalpodautoscalers']],
+      };
+    case 'cleanup':
+      return {
+        cluster: [['delete,list,watch', '', 'namespaces'], ['delete,list,watch', KARPENTER, 'nodeclaims']],
+        namespaced: [],
+      };
+    default:
+      return { cluster: [], namespaced: [] };
+  }
+}
+
+/** Every access the selected stages need, one entry per verb, without duplicates. Pure. */
+export function requiredPermissions(config: Config, namespace: string): Permission[] {
+  const seen = new Set<string>();
+  const out: Permission[] = [];
+  for (const stage of config.stages) {
+    const { cluster, namespaced } = rulesFor(stage, config);
+    for (const [rules, ns] of [[cluster, undefined], [namespaced, namespace]] as const) {
+      for (const [verbs, group, resource, subresource] of rules) {
+        for (const verb of verbs.split(',')) {
+          const key = [verb, group, resource, subresource ?? '', ns ?? ''].join('|');
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push({ verb, group, resource, subresource, namespace: ns, stage });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** "create deployments.apps in ns x (workload)", as a person reads RBAC. */
+export function describePermission(p: Permission): string {
+  const res = `${p.resource}${p.subresource ? `/${p.subresource}` : ''}${p.group ? `.${p.group}` : ''}`;
+  return `${p.verb} ${res}${p.namespace ? ` in namespace ${p.namespace}` : ' (cluster-wide)'} [${p.stage}]`;
+}
+
+/** Whether the external-metrics APIService must be Available before anything is created. */
+export function needsExternalMetrics(config: Config): boolean {
+  return config.scenario === 'metric' && (config.stages.includes('metric') || config.stages.includes('hpa'));
+}

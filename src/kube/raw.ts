@@ -1,0 +1,67 @@
+import * as k8s from '@kubernetes/client-node';
+import type { Kube } from './client.js';
+import { USER_AGENT } from './client.js';
+
+/** The answer of a raw API request: status, body text, and the body parsed when it is JSON. */
+export interface RawResponse {
+  status: number;
+  text: string;
+  body: unknown;
+}
+
+/**
+ * A GET (or other verb) on any API path, through the client's own request machinery (auth,
+ * TLS, proxy from the kubeconfig). For paths the typed clients do not cover: list of any
+ * resource by path, aggregated APIs (external.metrics.k8s.io), discovery.
+ */
+export async function rawRequest(
+  kube: Kube,
+  path: string,
+  opts: { method?: 'GET' | 'DELETE'; query?: Record<string, string | undefined>; signal?: AbortSignal } = {},
+): Promise<RawResponse> {
+  const cluster = kube.kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/$/, '') + path);
+  for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, v);
+  const method = opts.method === 'DELETE' ? k8s.HttpMethod.DELETE : k8s.HttpMethod.GET;
+  const ctx = new k8s.RequestContext(url.toString(), method);
+  ctx.setHeaderParam('Accept', 'application/json');
+  ctx.setHeaderParam('User-Agent', USER_AGENT);
+  await kube.kc.applySecurityAuthentication(ctx);
+  if (opts.signal) ctx.setSignal(opts.signal);
+  const resp = await new k8s.IsomorphicFetchHttpLibrary().send(ctx).toPromise();
+  const text = await resp.body.text();
+  let body: unknown = undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON (e.g. a proxy error page): callers use text
+  }
+  return { status: resp.httpStatusCode, text, body };
+}
+
+/** An API error with the HTTP status, so callers can tell 404/410/403 apart. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly path: string,
+    readonly text: string,
+  ) {
+    const msg = (() => {
+      try {
+        return (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {
+        return text;
+      }
+    })();
+    super(`GET ${path}: HTTP ${status}: ${msg.slice(0, 300)}`);
+    this.name = 'ApiError';
+  }
+}
+
+/** GET a path and return its JSON body; throws ApiError on a non-2xx status. */
+export async function getJson<T>(kube: Kube, path: string, query?: Record<string, string | undefined>, signal?: AbortSignal): Promise<T> {
+  const r = await rawRequest(kube, path, { query, signal });
+  if (r.status < 200 || r.status >= 300) throw new ApiError(r.status, path, r.text);
+  return r.body as T;
+}
