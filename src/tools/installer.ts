@@ -1,0 +1,123 @@
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import * as core from '@actions/core';
+import * as tc from '@actions/tool-cache';
+import type { ToolDescription } from './catalog.js';
+import { checksumMismatchMessage, expectedChecksum, sha256File } from './checksums.js';
+import { run } from './exec.js';
+import { type Platform, detectPlatform, semverOf } from './platform.js';
+
+export interface InstallOptions {
+  /** Base URL holding the release files in the official layout (air-gapped runners). */
+  mirror?: string;
+  platform?: Platform;
+  /** Accept a binary already on PATH when it reports the requested version. */
+  usePath?: boolean;
+  log?: (message: string) => void;
+}
+
+export interface InstalledTool {
+  name: string;
+  version: string;
+  /** Directory put on PATH. */
+  dir: string;
+  binary: string;
+  source: 'cache' | 'path' | 'download';
+  url?: string;
+  sha256?: string;
+  bytesDownloaded?: number;
+}
+
+/** Where a tool's archive and checksum file are fetched from: the mirror, else the release host. */
+export function releaseUrls(
+  desc: ToolDescription,
+  version: string,
+  p: Platform,
+  mirror?: string,
+): { archive: string; checksums: string; file: string } {
+  const base = (mirror ?? desc.officialBase).replace(/\/+$/, '');
+  const archivePath = desc.archivePath(version, p);
+  return {
+    archive: `${base}/${archivePath}`,
+    checksums: `${base}/${desc.checksumsPath(version, p)}`,
+    file: archivePath.split('/').pop()!,
+  };
+}
+
+const exe = (desc: ToolDescription, p: Platform) => (p.os === 'windows' ? `${desc.binary}.exe` : desc.binary);
+
+/**
+ * find -> (PATH) -> download -> sha256 against the published checksums -> extract -> cacheDir ->
+ * addPath. A cache hit makes no network call. Verification is not optional: a mismatch throws
+ * naming the file and both hashes, and nothing is cached.
+ */
+export async function installTool(desc: ToolDescription, requested: string, opts: InstallOptions = {}): Promise<InstalledTool> {
+  const version = semverOf(requested);
+  const p = opts.platform ?? detectPlatform();
+  const log = opts.log ?? core.info;
+  const done = (dir: string, source: InstalledTool['source'], extra: Partial<InstalledTool> = {}): InstalledTool => {
+    core.addPath(dir);
+    return { name: desc.name, version, dir, binary: join(dir, exe(desc, p)), source, ...extra };
+  };
+
+  const cached = tc.find(desc.name, version);
+  if (cached) {
+    log(`${desc.name} ${version}: cache hit in the tool cache (${cached}), no download`);
+    return done(cached, 'cache');
+  }
+
+  if (opts.usePath) {
+    const onPath = await pathVersion(desc, p);
+    if (onPath?.version === version) {
+      log(`${desc.name} ${version}: using ${onPath.binary} from PATH (reports the requested version)`);
+      return { name: desc.name, version, dir: onPath.dir, binary: onPath.binary, source: 'path' };
+    }
+  }
+
+  const urls = releaseUrls(desc, version, p, opts.mirror);
+  log(`${desc.name} ${version}: downloading ${urls.archive}`);
+  const sumsFile = await download(urls.checksums);
+  const expected = expectedChecksum(readFileSync(sumsFile, 'utf8'), urls.file, urls.checksums);
+  const archive = await download(urls.archive);
+  const actual = await sha256File(archive);
+  if (actual !== expected) throw new Error(checksumMismatchMessage(urls.file, expected, actual));
+  log(`${desc.name} ${version}: sha256 ${actual} matches ${urls.checksums}`);
+
+  const extracted = urls.file.endsWith('.zip') ? await tc.extractZip(archive) : await tc.extractTar(archive);
+  const binDir = join(extracted, desc.binDir(p));
+  accessSync(join(binDir, exe(desc, p)), constants.X_OK);
+  const dir = await tc.cacheDir(binDir, desc.name, version);
+  return done(dir, 'download', {
+    url: urls.archive,
+    sha256: actual,
+    bytesDownloaded: statSync(archive).size + statSync(sumsFile).size,
+  });
+}
+
+async function download(url: string): Promise<string> {
+  try {
+    return await tc.downloadTool(url);
+  } catch (err) {
+    throw new Error(`download of ${url} failed: ${(err as Error).message}`);
+  }
+}
+
+/** The tool on PATH and the version it reports, if any (a local call, no network). */
+async function pathVersion(desc: ToolDescription, p: Platform): Promise<{ dir: string; binary: string; version?: string } | undefined> {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const binary = join(dir, exe(desc, p));
+    try {
+      accessSync(binary, constants.X_OK);
+    } catch {
+      continue;
+    }
+    try {
+      const { stdout, stderr } = await run(binary, desc.versionArgs);
+      return { dir, binary, version: desc.parseVersion(stdout + stderr) };
+    } catch {
+      return { dir, binary };
+    }
+  }
+  return undefined;
+}

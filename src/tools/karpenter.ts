@@ -1,0 +1,232 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tc from '@actions/tool-cache';
+import type { KarpenterMode } from '../types.js';
+import { run } from './exec.js';
+import { type GoModule, downloadModule, goEnv } from './gomod.js';
+import { semverOf } from './platform.js';
+
+export const KARPENTER_MODULE = 'sigs.k8s.io/karpenter';
+/** Tool-cache name of a build; also the binary's name (`go install` would call it `kwok`, like the kwok controller). */
+export const KARPENTER_TOOL = 'karpenter-kwok';
+export const KARPENTER_BINARY = 'karpenter-kwok';
+const VERSION_VAR = 'sigs.k8s.io/karpenter/pkg/operator.Version';
+
+/** What one build produced, kept as build.json next to it in the tool cache. */
+export interface KarpenterBuild {
+  karpenterVersion: string;
+  mode: KarpenterMode;
+  module: { path: string; version: string; sum: string };
+  goVersion: string;
+  platform: string;
+  cacheVersion: string;
+  /** What the image was built for: kind cluster or image repository (ko modes). */
+  target?: string;
+  builtAt: string;
+  buildMs: number;
+  /** Process mode: the binary's file name in the cache dir. */
+  binary?: string;
+  /** ko modes: the reference ko printed, and its parts for Helm. */
+  image?: string;
+  imageParts?: ImageRef;
+}
+
+export interface BuildKey {
+  karpenterVersion: string;
+  mode: KarpenterMode;
+  goVersion: string;
+  goos: string;
+  goarch: string;
+  /** kind cluster name or image repository: a build for one target is no use to another. */
+  target?: string;
+}
+
+/**
+ * The tool-cache version of a build: semver (tc.find only finds semver), readable, and unique
+ * per (karpenter version, mode, platform, Go version, target), e.g. 1.8.0-process.g3f2a9c1b0d4e.
+ * The "g" keeps the identifier alphanumeric (semver forbids leading zeros in numeric ones).
+ */
+export function karpenterCacheVersion(key: BuildKey): string {
+  const hash = createHash('sha256')
+    .update(JSON.stringify([key.karpenterVersion, key.mode, key.goos, key.goarch, key.goVersion, key.target ?? '']))
+    .digest('hex')
+    .slice(0, 12);
+  return `${semverOf(key.karpenterVersion)}-${key.mode}.g${hash}`;
+}
+
+/** `go build` of the KWOK provider (run in the module's directory). */
+export function goBuildArgs(karpenterVersion: string, out: string): string[] {
+  return ['build', '-trimpath', '-ldflags', `-s -w -X ${VERSION_VAR}=${karpenterVersion}`, '-o', out, './kwok'];
+}
+
+export function goBuildEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  // Static binary; no workspace file of the caller's may redirect the module's dependencies.
+  return { ...base, CGO_ENABLED: '0', GOWORK: 'off', GOFLAGS: '-mod=readonly' };
+}
+
+/** `ko build` of the KWOK provider: -B names the image `<repo>/kwok`, as Karpenter's Makefile does. */
+export function koBuildArgs(goarch: string): string[] {
+  return ['build', '-B', `--platform=linux/${goarch}`, './kwok'];
+}
+
+export function koBuildEnv(
+  base: NodeJS.ProcessEnv,
+  opts: { mode: 'kind' | 'registry'; karpenterVersion: string; clusterName: string; imageRepository?: string },
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...base,
+    CGO_ENABLED: '0',
+    GOWORK: 'off',
+    GOFLAGS: `-mod=readonly -ldflags=-X=${VERSION_VAR}=${opts.karpenterVersion}`,
+  };
+  if (opts.mode === 'kind') {
+    env.KO_DOCKER_REPO = 'kind.local';
+    env.KIND_CLUSTER_NAME = opts.clusterName;
+  } else {
+    if (!opts.imageRepository) throw new Error('karpenter-mode registry needs image-repository');
+    env.KO_DOCKER_REPO = opts.imageRepository;
+  }
+  return env;
+}
+
+export interface ImageRef {
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Splits "host:port/path/name:tag@sha256:..." (the port's colon is not a tag separator). */
+export function parseImageRef(ref: string): ImageRef {
+  const [name, digest] = ref.trim().split('@') as [string, string | undefined];
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  const hasTag = colon > slash;
+  return {
+    repository: hasTag ? name.slice(0, colon) : name,
+    ...(hasTag ? { tag: name.slice(colon + 1) } : {}),
+    ...(digest ? { digest } : {}),
+  };
+}
+
+/** The CRDs Karpenter's KWOK provider needs: the chart's copies plus KWOKNodeClass from kwok/apis/crds. */
+export function crdSources(moduleDir: string): string[] {
+  const dirs = [join(moduleDir, 'kwok/charts/crds'), join(moduleDir, 'kwok/apis/crds')];
+  const files = new Map<string, string>();
+  for (const dir of dirs) {
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir).sort()) if (f.endsWith('.yaml') && !files.has(f)) files.set(f, join(dir, f));
+  }
+  return [...files.values()];
+}
+
+/** Copies a tree as plain writable files (module-cache files are read-only; symlinks are absent in module zips). */
+export function copyTree(src: string, dst: string): void {
+  mkdirSync(dst, { recursive: true });
+  for (const entry of readdirSync(src, { withFileTypes: true })) {
+    const from = join(src, entry.name);
+    const to = join(dst, entry.name);
+    if (entry.isDirectory()) copyTree(from, to);
+    else if (entry.isFile()) writeFileSync(to, readFileSync(from), { mode: statSync(from).mode | 0o200 });
+  }
+}
+
+export interface BuildOptions {
+  go: string;
+  ko?: string;
+  karpenterVersion: string;
+  mode: Exclude<KarpenterMode, 'existing'>;
+  clusterName: string;
+  imageRepository?: string;
+  signal?: AbortSignal;
+  log: (message: string) => void;
+  /** Checks that a cached image is still where the build left it (kind node, registry). */
+  imagePresent?: (build: KarpenterBuild) => Promise<boolean>;
+}
+
+export interface BuildResult {
+  dir: string;
+  build: KarpenterBuild;
+  hit: boolean;
+  /** On a hit: the recorded duration of the build it skipped. */
+  savedMs?: number;
+}
+
+/** The tool-cache dir of a finished build (or undefined), and its record. */
+export function findBuild(cacheVersion: string): { dir: string; build: KarpenterBuild } | undefined {
+  const dir = tc.find(KARPENTER_TOOL, cacheVersion);
+  if (!dir || !existsSync(join(dir, 'build.json'))) return undefined;
+  return { dir, build: JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as KarpenterBuild };
+}
+
+/**
+ * Builds Karpenter's KWOK provider once per key and keeps it in the tool cache: the binary
+ * (process mode) or the image reference (ko modes), with the CRDs and the chart from the same
+ * module, so a warm run needs neither the module nor a build.
+ */
+export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
+  const env = await goEnv(opts.go, opts.signal);
+  const target = opts.mode === 'kind' ? `kind:${opts.clusterName}` : opts.mode === 'registry' ? opts.imageRepository : undefined;
+  const cacheVersion = karpenterCacheVersion({ karpenterVersion: opts.karpenterVersion, mode: opts.mode, ...env, target });
+
+  const found = findBuild(cacheVersion);
+  if (found) {
+    const present = !opts.imagePresent || !found.build.image || (await opts.imagePresent(found.build));
+    if (present) {
+      opts.log(`cache hit: ${KARPENTER_TOOL} ${cacheVersion} in ${found.dir}, build skipped (saves ~${Math.round(found.build.buildMs / 1000)} s)`);
+      return { ...found, hit: true, savedMs: found.build.buildMs };
+    }
+    opts.log(`cached build ${cacheVersion} names image ${found.build.image}, which is no longer there: rebuilding`);
+  }
+
+  const started = Date.now();
+  opts.log(`go mod download ${KARPENTER_MODULE}@${opts.karpenterVersion}`);
+  const mod: GoModule = await downloadModule(opts.go, KARPENTER_MODULE, opts.karpenterVersion, opts.signal);
+  opts.log(`module ${mod.Path}@${mod.Version} ${mod.Sum} in ${mod.Dir}`);
+
+  const base = process.env.RUNNER_TEMP || tmpdir();
+  mkdirSync(base, { recursive: true });
+  const staging = mkdtempSync(join(base, 'karpenter-build-'));
+  try {
+    mkdirSync(join(staging, 'crds'));
+    for (const f of crdSources(mod.Dir)) writeFileSync(join(staging, 'crds', f.split('/').pop()!), readFileSync(f));
+    const build: KarpenterBuild = {
+      karpenterVersion: opts.karpenterVersion,
+      mode: opts.mode,
+      module: { path: mod.Path, version: mod.Version, sum: mod.Sum },
+      goVersion: env.goVersion,
+      platform: `${env.goos}/${env.goarch}`,
+      cacheVersion,
+      ...(target ? { target } : {}),
+      builtAt: new Date().toISOString(),
+      buildMs: 0,
+    };
+    if (opts.mode === 'process') {
+      opts.log(`go ${goBuildArgs(opts.karpenterVersion, KARPENTER_BINARY).join(' ')} (in ${mod.Dir})`);
+      await run(opts.go, goBuildArgs(opts.karpenterVersion, join(staging, KARPENTER_BINARY)), {
+        cwd: mod.Dir,
+        env: goBuildEnv(process.env),
+        signal: opts.signal,
+      });
+      build.binary = KARPENTER_BINARY;
+    } else {
+      if (!opts.ko) throw new Error(`karpenter-mode ${opts.mode} needs ko (tools stage)`);
+      copyTree(join(mod.Dir, 'kwok/charts'), join(staging, 'chart'));
+      const koEnv = koBuildEnv(process.env, { mode: opts.mode, karpenterVersion: opts.karpenterVersion, clusterName: opts.clusterName, imageRepository: opts.imageRepository });
+      opts.log(`KO_DOCKER_REPO=${koEnv.KO_DOCKER_REPO} ko ${koBuildArgs(env.goarch).join(' ')} (in ${mod.Dir})`);
+      const { stdout } = await run(opts.ko, koBuildArgs(env.goarch), { cwd: mod.Dir, env: koEnv, signal: opts.signal, onLine: opts.log });
+      const image = stdout.trim().split('\n').pop()!.trim();
+      if (!image) throw new Error('ko build printed no image reference');
+      build.image = image;
+      build.imageParts = parseImageRef(image);
+    }
+    build.buildMs = Date.now() - started;
+    writeFileSync(join(staging, 'build.json'), JSON.stringify(build, null, 2));
+    const dir = await tc.cacheDir(staging, KARPENTER_TOOL, cacheVersion);
+    opts.log(`built in ${Math.round(build.buildMs / 1000)} s, cached as ${KARPENTER_TOOL} ${cacheVersion}`);
+    return { dir, build, hit: false };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
