@@ -1,0 +1,170 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { INPUT_DEFAULTS, STAGE_TIMEOUTS_MS } from '../../src/defaults.js';
+import { readConfig } from '../../src/inputs.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+process.env.GAC_ACTION_ROOT = root;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'inputs-'));
+const file = (name: string, text: string): string => {
+  const p = path.join(tmp, name);
+  fs.writeFileSync(p, text);
+  return p;
+};
+const env = { RUNNER_TEMP: tmp };
+const errorsFor = (inputs: Record<string, string>): string[] => readConfig((n) => inputs[n] ?? '', env).errors;
+
+const pool = fs.readFileSync(path.join(root, 'manifests/nodepool.yaml'), 'utf8');
+const types = JSON.parse(fs.readFileSync(path.join(root, 'manifests/instance-types.json'), 'utf8')) as Record<string, unknown>[];
+const kubeconfig = file(
+  'kubeconfig',
+  'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: abcdefgh12345}}]\ncontexts: [{name: bed, context: {cluster: c, user: u}}]\ncurrent-context: bed\n',
+);
+
+describe('readConfig', () => {
+  it('builds the config from defaults alone', () => {
+    const { config, errors } = readConfig(() => '', env);
+    expect(errors).toEqual([]);
+    expect(config).toMatchObject({
+      karpenterMode: 'process',
+      karpenterVersion: 'v1.8.0',
+      scenario: 'metric',
+      metricName: 'dcgm_gpu_power_usage',
+      minReplicas: 1,
+      maxReplicas: 4,
+      gpusPerPod: 1,
+      consolidation: 'require',
+      nodePool: { name: 'gpu', gpuLimit: 64, consolidateAfter: '10s' },
+      timeouts: STAGE_TIMEOUTS_MS,
+    });
+    expect(config!.stages.at(-1)).toBe('cleanup');
+    expect(config!.instanceTypes.map((t) => t.name).sort()).toEqual(['g5.2xlarge', 'g5.xlarge', 'p5.48xlarge']);
+    expect(config!.evidenceDir).toBe(path.join(tmp, 'gpu-autoscaling-conformance', config!.runId));
+  });
+
+  it('derives the run id from the workflow run, unique per job', () => {
+    const a = readConfig(() => '', { GITHUB_RUN_ID: '42', GITHUB_RUN_ATTEMPT: '2' }).config!;
+    const b = readConfig(() => '', { GITHUB_RUN_ID: '42', GITHUB_RUN_ATTEMPT: '2' }).config!;
+    expect(a.runId).toMatch(/^42-2-[0-9a-f]{6}$/);
+    expect(a.runId).not.toBe(b.runId);
+  });
+
+  it('applies timeouts and selects stages in chain order with cleanup always last', () => {
+    const { config } = readConfig((n) => ({ timeouts: 'hpa=3m, provision=1m30s', stages: 'workload,preflight,hpa' })[n] ?? '', env);
+    expect(config!.timeouts.hpa).toBe(180_000);
+    expect(config!.timeouts.provision).toBe(90_000);
+    expect(config!.timeouts.schedule).toBe(STAGE_TIMEOUTS_MS.schedule);
+    expect(config!.stages).toEqual(['preflight', 'workload', 'hpa', 'cleanup']);
+  });
+
+  it('accepts a kubeconfig and one of its contexts', () => {
+    const { config, errors } = readConfig((n) => ({ kubeconfig, context: 'bed' })[n] ?? '', env);
+    expect(errors).toEqual([]);
+    expect(config).toMatchObject({ kubeconfig, context: 'bed' });
+  });
+
+  it('reports every problem at once', () => {
+    const errors = errorsFor({ 'max-replicas': 'x', 'gpus-per-pod': '0', scenario: 'gpu' });
+    expect(errors).toHaveLength(3);
+  });
+
+  const noPool = file('no-pool.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n');
+  const v1beta1 = file('v1beta1.yaml', pool.replace('apiVersion: karpenter.sh/v1\n', 'apiVersion: karpenter.sh/v1beta1\n'));
+  const noClass = file('no-class.yaml', pool.split('---')[0]!);
+  const badYaml = file('bad.yaml', 'kind: NodePool\n  metadata: [\n');
+  const badLimit = file('bad-limit.yaml', pool.replace('nvidia.com/gpu: 64', 'nvidia.com/gpu: lots'));
+  const twoPools = file('two-pools.yaml', `${pool}\n---\n${pool.split('---')[0]!}`);
+  const wrongRef = file('wrong-ref.yaml', pool.replace('kind: KWOKNodeClass\n        name', 'kind: EC2NodeClass\n        name'));
+  const noName = file('no-name.yaml', JSON.stringify(types.map(({ name: _n, ...rest }) => rest)));
+  const noPrice = file('no-price.json', JSON.stringify([{ ...types[0], offerings: [{ Available: true, Requirements: [] }] }]));
+  const noGpu = file('no-gpu.json', JSON.stringify(types.map((t) => ({ ...t, resources: { cpu: '4' } }))));
+  const notJson = file('not.json', '{ name: ');
+  const emptyArr = file('empty.json', '[]');
+  const noReqs = file('no-reqs.json', JSON.stringify([{ ...types[0], offerings: [{ Price: 1, Available: true }] }]));
+  const brokenKubeconfig = file('broken-kubeconfig', 'this: [is not\n');
+
+  // Each bad input, with the exact message a user sees.
+  const cases: [string, Record<string, string>, string][] = [
+    ['non-integer max-replicas', { 'max-replicas': 'four' }, 'input "max-replicas": "four" is not an integer; accepted: an integer from 1 to 1000'],
+    ['max-replicas out of range', { 'max-replicas': '5000' }, 'input "max-replicas": 5000 is out of range; accepted: an integer from 1 to 1000'],
+    ['min-replicas zero', { 'min-replicas': '0' }, 'input "min-replicas": 0 is out of range; accepted: an integer from 1 to 1000'],
+    ['min not below max', { 'min-replicas': '4', 'max-replicas': '4' }, 'input "max-replicas": 4 is not above min-replicas 4; accepted: max-replicas greater than min-replicas, so the HPA has room to scale out'],
+    ['gpus-per-pod zero', { 'gpus-per-pod': '0' }, 'input "gpus-per-pod": 0 is out of range; accepted: an integer from 1 to 16'],
+    ['gpus-per-pod fraction', { 'gpus-per-pod': '1.5' }, 'input "gpus-per-pod": "1.5" is not an integer; accepted: an integer from 1 to 16'],
+    ['unknown mode', { 'karpenter-mode': 'helm' }, 'input "karpenter-mode": "helm" is not supported; accepted: kind, registry, process, existing'],
+    ['unknown scenario', { scenario: 'gpu' }, 'input "scenario": "gpu" is not supported; accepted: metric, pending-pods'],
+    ['unknown consolidation', { consolidation: 'maybe' }, 'input "consolidation": "maybe" is not supported; accepted: require, warn, skip'],
+    ['unknown kwok-install', { 'kwok-install': 'yes' }, 'input "kwok-install": "yes" is not supported; accepted: install, skip'],
+    ['version without v', { 'karpenter-version': '1.8.0' }, 'input "karpenter-version": "1.8.0" is not a release version; accepted: a version tag such as v1.8.0'],
+    ['pre-v1 karpenter', { 'karpenter-version': 'v0.37.0' }, 'input "karpenter-version": v0.37.0 predates the karpenter.sh/v1 APIs; accepted: v1.0.0 or later'],
+    ['helm version garbage', { 'helm-version': 'latest' }, 'input "helm-version": "latest" is not a release version; accepted: a version tag such as v1.8.0'],
+    ['ko version garbage', { 'ko-version': 'v1.2' }, 'input "ko-version": "v1.2" is not a release version; accepted: a version tag such as v1.8.0'],
+    ['duration without unit', { timeouts: 'hpa=90' }, 'input "timeouts": hpa: "90" is not a duration; accepted: a duration such as 90s, 5m or 1m30s (units ms, s, m, h), from 1s to 24h'],
+    ['duration too long', { timeouts: 'provision=48h' }, 'input "timeouts": provision: "48h" is out of range; accepted: a duration such as 90s, 5m or 1m30s (units ms, s, m, h), from 1s to 24h'],
+    ['timeout for unknown stage', { timeouts: 'scale=5m' }, 'input "timeouts": "scale" is not a stage; accepted: preflight, tools, karpenter-build, karpenter-install, nodepool, metric, workload, hpa, pending, provision, schedule, consolidation, cleanup'],
+    ['timeouts not a list', { timeouts: 'five minutes' }, 'input "timeouts": "five minutes" is not name=duration; accepted: a list such as hpa=3m, provision=5m'],
+    ['unknown stage', { stages: 'preflight,scale' }, 'input "stages": "scale" not known; accepted: a comma-separated subset of preflight, tools, karpenter-build, karpenter-install, nodepool, metric, workload, hpa, pending, provision, schedule, consolidation, cleanup'],
+    ['stage without its workload', { stages: 'preflight,hpa' }, 'input "stages": hpa need the workload stage; accepted: add workload to the list'],
+    ['namespace prefix uppercase', { 'namespace-prefix': 'GPU' }, 'input "namespace-prefix": "GPU" is not a valid name; accepted: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 40 characters'],
+    ['run id too long', { 'run-id': 'a'.repeat(30) }, `input "run-id": "${'a'.repeat(30)}" is not a valid name; accepted: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 22 characters`],
+    ['cluster name with underscore', { 'cluster-name': 'my_kind' }, 'input "cluster-name": "my_kind" is not a valid name; accepted: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters'],
+    ['metric target zero', { 'metric-target': '0' }, 'input "metric-target": "0" is not a positive quantity; accepted: a Kubernetes quantity greater than 0 such as 100, 2.5 or 500m'],
+    ['metric target words', { 'metric-target': 'high' }, 'input "metric-target": "high" is not a positive quantity; accepted: a Kubernetes quantity greater than 0 such as 100, 2.5 or 500m'],
+    ['metric name with spaces', { 'metric-name': 'gpu power' }, 'input "metric-name": "gpu power" is not a metric name; accepted: letters, digits, \'_\', \':\', \'.\', \'-\', starting with a letter or \'_\''],
+    ['boolean yes', { 'cleanup-stale': 'yes' }, 'input "cleanup-stale": "yes" is not a boolean; accepted: true or false'],
+    ['summary on', { summary: 'on' }, 'input "summary": "on" is not a boolean; accepted: true or false'],
+    ['retention too long', { 'retention-days': '365' }, 'input "retention-days": 365 is out of range; accepted: an integer from 0 to 90'],
+    ['artifact name with slash', { 'artifact-name': 'a/b' }, 'input "artifact-name": "a/b" is not an artifact name; accepted: 1-200 characters without " < > : | * ? \\ / or line breaks'],
+    ['mirror not a URL', { 'tools-mirror': 'mirror.local' }, 'input "tools-mirror": "mirror.local" is not a URL; accepted: an absolute URL with scheme https or http or file'],
+    ['mirror ftp', { 'tools-mirror': 'ftp://m/x' }, 'input "tools-mirror": "ftp://m/x" has scheme ftp:; accepted: an absolute URL with scheme https or http or file'],
+    ['mirror with credentials', { 'tools-mirror': 'https://u:p@m/x' }, 'input "tools-mirror": the URL carries credentials; accepted: an absolute URL with scheme https or http or file without user or password'],
+    ['registry mode without repository', { 'karpenter-mode': 'registry' }, 'input "image-repository": is empty but karpenter-mode is registry; accepted: the repository ko pushes to, e.g. ghcr.io/org/karpenter-kwok'],
+    ['image repository with tag', { 'image-repository': 'ghcr.io/org/k:v1' }, 'input "image-repository": "ghcr.io/org/k:v1" is not an image repository; accepted: registry/path without tag or digest, e.g. ghcr.io/org/karpenter-kwok'],
+    ['kubeconfig missing', { kubeconfig: path.join(tmp, 'nope') }, `input "kubeconfig": ${path.join(tmp, 'nope')} does not exist; accepted: a path to a kubeconfig file`],
+    ['context not in kubeconfig', { kubeconfig, context: 'prod' }, `input "context": "prod" is not in ${kubeconfig}; accepted: bed`],
+    ['nodepool missing', { nodepool: path.join(tmp, 'missing.yaml') }, `input "nodepool": cannot read ${path.join(tmp, 'missing.yaml')} (ENOENT); accepted: a readable file path`],
+    ['nodepool of the wrong kind', { nodepool: noPool }, `input "nodepool": ${noPool} must hold exactly one NodePool (found 0; the file holds v1/ConfigMap); accepted: one karpenter.sh/v1 NodePool and one karpenter.kwok.sh/v1alpha1 KWOKNodeClass`],
+    ['nodepool v1beta1', { nodepool: v1beta1 }, `input "nodepool": ${v1beta1} NodePool has apiVersion karpenter.sh/v1beta1; accepted: karpenter.sh/v1`],
+    ['nodepool without its class', { nodepool: noClass }, `input "nodepool": ${noClass} NodePool references KWOKNodeClass "default", which the file does not define; accepted: a karpenter.kwok.sh/v1alpha1 KWOKNodeClass of that name in the same file`],
+    ['nodepool not YAML', { nodepool: badYaml }, `input "nodepool": ${badYaml} is not valid YAML: Nested mappings are not allowed in compact mappings at line 1, column 7:`],
+    ['nodepool GPU limit not a number', { nodepool: badLimit }, `input "nodepool": ${badLimit} NodePool spec.limits["nvidia.com/gpu"] is "lots"; accepted: a whole number of GPUs`],
+    ['two NodePools', { nodepool: twoPools }, `input "nodepool": ${twoPools} must hold exactly one NodePool (found 2; the file holds karpenter.sh/v1/NodePool, karpenter.kwok.sh/v1alpha1/KWOKNodeClass, karpenter.sh/v1/NodePool); accepted: one karpenter.sh/v1 NodePool and one karpenter.kwok.sh/v1alpha1 KWOKNodeClass`],
+    ['NodePool for another provider', { nodepool: wrongRef }, `input "nodepool": ${wrongRef} NodePool spec.template.spec.nodeClassRef must name a KWOKNodeClass (group karpenter.kwok.sh, kind KWOKNodeClass, name)`],
+    ['instance types not JSON', { 'instance-types': notJson }, `input "instance-types": ${notJson} is not valid JSON: Expected property name or '}' in JSON at position 2 (line 1 column 3)`],
+    ['instance types empty', { 'instance-types': emptyArr }, `input "instance-types": ${emptyArr} must be a non-empty JSON array of instance types`],
+    ['instance type without name', { 'instance-types': noName }, `input "instance-types": ${noName} entry 0 has no name`],
+    ['offering without price', { 'instance-types': noPrice }, `input "instance-types": ${noPrice} instance type "${String(types[0]!.name)}" offering 0 has no numeric Price`],
+    ['offering without requirements', { 'instance-types': noReqs }, `input "instance-types": ${noReqs} instance type "${String(types[0]!.name)}" offering 0 needs Requirements: a list of {key, operator, values}`],
+    ['no GPU instance type', { 'instance-types': noGpu }, `input "instance-types": ${noGpu} has no instance type with nvidia.com/gpu in its resources`],
+    ['no type big enough', { 'gpus-per-pod': '16' }, `input "instance-types": ${path.join(root, 'manifests/instance-types.json')} has no instance type with 16 GPUs for gpus-per-pod 16 (the largest has 8)`],
+  ];
+  it.each(cases)('rejects %s', (_label, inputs, message) => {
+    expect(errorsFor(inputs)).toContain(message);
+  });
+
+  it('rejects a kubeconfig that does not parse, naming the file', () => {
+    const [error] = errorsFor({ kubeconfig: brokenKubeconfig });
+    expect(error).toMatch(new RegExp(`^input "kubeconfig": ${brokenKubeconfig} is not a valid kubeconfig \\(.+\\); accepted: a kubeconfig file$`));
+  });
+});
+
+describe('action.yml', () => {
+  const action = parse(fs.readFileSync(path.join(root, 'action.yml'), 'utf8')) as {
+    inputs: Record<string, { default?: string; description: string }>;
+    outputs: Record<string, { description: string }>;
+    runs: Record<string, string>;
+  };
+  it('has the same inputs and defaults as the code', () => {
+    const declared = Object.fromEntries(Object.entries(action.inputs).map(([k, v]) => [k, v.default ?? '']));
+    expect(declared).toEqual(INPUT_DEFAULTS);
+  });
+  it('runs one bundle on node24 for main and post', () => {
+    expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js', post: 'dist/index.js', 'post-if': 'always()' });
+  });
+  it('documents every input and output', () => {
+    for (const [name, input] of Object.entries({ ...action.inputs, ...action.outputs })) expect(input.description, name).toMatch(/\w{4,}/);
+  });
+});
