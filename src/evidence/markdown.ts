@@ -86,10 +86,11 @@ export function renderEvidenceMarkdown(r: Results, generatedAt: string): string 
   return [
     `# Cluster autoscaling evidence`,
     `Generated ${generatedAt} by ${r.tool.name} ${r.tool.version}.`,
-    `- **Requirement:** \`${r.requirement.id}\`${r.requirement.also.length ? ` (also exercises \`${r.requirement.also.join('`, `')}\`)` : ''}`,
-    `- **Result:** ${r.run.result.toUpperCase()}`,
-    `- **Kubernetes:** ${r.cluster.kubernetesVersion ?? 'unknown'}`,
-    '',
+    [
+      `- **Requirement:** \`${r.requirement.id}\`${r.requirement.also.length ? ` (also exercises \`${r.requirement.also.join('`, `')}\`)` : ''}`,
+      `- **Result:** ${r.run.result.toUpperCase()}`,
+      `- **Kubernetes:** ${r.cluster.kubernetesVersion ?? 'unknown'}`,
+    ].join('\n'),
     headline(r),
     '## Stages',
     stageTable(r),
