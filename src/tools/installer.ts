@@ -1,11 +1,14 @@
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, copyFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runnerTemp } from '../paths.js';
 import * as core from '@actions/core';
 import * as tc from '@actions/tool-cache';
 import type { ToolDescription } from './catalog.js';
 import { checksumMismatchMessage, expectedChecksum, sha256File } from './checksums.js';
 import { run } from './exec.js';
 import { type Platform, detectPlatform, semverOf } from './platform.js';
+import { which } from './which.js';
 
 export interface InstallOptions {
   /** Base URL holding the release files in the official layout (air-gapped runners). */
@@ -67,7 +70,7 @@ export async function installTool(desc: ToolDescription, requested: string, opts
   }
 
   if (opts.usePath) {
-    const onPath = await pathVersion(desc, p);
+    const onPath = await pathVersion(desc);
     if (onPath?.version === version) {
       log(`${desc.name} ${version}: using ${onPath.binary} from PATH (reports the requested version)`);
       return { name: desc.name, version, dir: onPath.dir, binary: onPath.binary, source: 'path' };
@@ -96,6 +99,12 @@ export async function installTool(desc: ToolDescription, requested: string, opts
 
 async function download(url: string): Promise<string> {
   try {
+    // A file:// mirror (a directory on the runner) is read in place of a download.
+    if (url.startsWith('file:')) {
+      const dest = join(mkdtempSync(join(runnerTemp(), 'tool-')), basename(url));
+      copyFileSync(fileURLToPath(url), dest);
+      return dest;
+    }
     return await tc.downloadTool(url);
   } catch (err) {
     throw new Error(`download of ${url} failed: ${(err as Error).message}`);
@@ -103,21 +112,13 @@ async function download(url: string): Promise<string> {
 }
 
 /** The tool on PATH and the version it reports, if any (a local call, no network). */
-async function pathVersion(desc: ToolDescription, p: Platform): Promise<{ dir: string; binary: string; version?: string } | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const binary = join(dir, exe(desc, p));
-    try {
-      accessSync(binary, constants.X_OK);
-    } catch {
-      continue;
-    }
-    try {
-      const { stdout, stderr } = await run(binary, desc.versionArgs);
-      return { dir, binary, version: desc.parseVersion(stdout + stderr) };
-    } catch {
-      return { dir, binary };
-    }
+async function pathVersion(desc: ToolDescription): Promise<{ dir: string; binary: string; version?: string } | undefined> {
+  const binary = which(desc.binary);
+  if (!binary) return undefined;
+  try {
+    const { stdout, stderr } = await run(binary, desc.versionArgs);
+    return { dir: dirname(binary), binary, version: desc.parseVersion(stdout + stderr) };
+  } catch {
+    return { dir: dirname(binary), binary };
   }
-  return undefined;
 }
