@@ -81,10 +81,12 @@ async function main() {
       bed.components[n] = { ...all[n], pid: spawnDetached(all[n].cmd, all[n].log, all[n].env) };
     }
     saveBed(bed);
-    await Promise.all(names.map(async (n) => {
-      await waitReady(n, bed.components[n]);
-      console.log(`  ${n} ready (pid ${bed.components[n].pid}, port ${bed.components[n].port}) ${secs(from)}s`);
-    }));
+    await Promise.all(
+      names.map(async (n) => {
+        await waitReady(n, bed.components[n]);
+        console.log(`  ${n} ready (pid ${bed.components[n].pid}, port ${bed.components[n].port}) ${secs(from)}s`);
+      }),
+    );
   };
 
   const [storage, api, controllers, adapter] = GROUPS;
@@ -92,28 +94,34 @@ async function main() {
   await start(api);
   await start(controllers);
 
-  kubectl(['apply', '--server-side', '--field-manager=testbed', '-f', '-'],
-    aggregationManifests(l, readFileSync(join(pki, 'ca.crt')).toString('base64')));
+  kubectl(['apply', '--server-side', '--field-manager=testbed', '-f', '-'], aggregationManifests(l, readFileSync(join(pki, 'ca.crt')).toString('base64')));
   // the adapter discovers series at start and then every relist: start it once Prometheus holds them
-  await waitUntil('prometheus has the DCGM series', async () => {
-    const r = await get({ url: `${bed.prometheusUrl}/api/v1/series?match[]=DCGM_FI_DEV_POWER_USAGE` });
-    return r.status === 200 && (JSON.parse(r.body) as { data: unknown[] }).data.length > 0;
-  }, { timeoutMs: 60_000, intervalMs: 250 });
+  await waitUntil(
+    'prometheus has the DCGM series',
+    async () => {
+      const r = await get({ url: `${bed.prometheusUrl}/api/v1/series?match[]=DCGM_FI_DEV_POWER_USAGE` });
+      return r.status === 200 && (JSON.parse(r.body) as { data: unknown[] }).data.length > 0;
+    },
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
   await start(adapter);
 
   const from = Date.now();
   // watches (kubectl wait) for the API registrations and the default ServiceAccount
-  kubectl(['wait', '--for=condition=Available', '--timeout=120s',
-    'apiservice/v1beta1.external.metrics.k8s.io', 'apiservice/v1beta1.custom.metrics.k8s.io']);
+  kubectl(['wait', '--for=condition=Available', '--timeout=120s', 'apiservice/v1beta1.external.metrics.k8s.io', 'apiservice/v1beta1.custom.metrics.k8s.io']);
   kubectl(['wait', '--for=create', '--timeout=120s', '-n', 'default', 'serviceaccount/default']);
-  await waitUntil('external metric dcgm_gpu_power_usage served', async () => {
-    try {
-      kubectl(['get', '--raw', '/apis/external.metrics.k8s.io/v1beta1/namespaces/default/dcgm_gpu_power_usage']);
-      return true;
-    } catch {
-      return false;
-    }
-  }, { timeoutMs: 120_000, intervalMs: 500 });
+  await waitUntil(
+    'external metric dcgm_gpu_power_usage served',
+    async () => {
+      try {
+        kubectl(['get', '--raw', '/apis/external.metrics.k8s.io/v1beta1/namespaces/default/dcgm_gpu_power_usage']);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 120_000, intervalMs: 500 },
+  );
   console.log(`  aggregated metrics APIs available ${secs(from)}s`);
 
   bed.ready = true;

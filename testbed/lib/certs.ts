@@ -33,8 +33,7 @@ export const SERVING_SANS = [
   'DNS:prometheus-adapter.monitoring.svc',
 ];
 
-const openssl = (args: string[], input?: string) =>
-  execFileSync('openssl', args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+const openssl = (args: string[], input?: string) => execFileSync('openssl', args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
 
 function key(path: string) {
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path]);
@@ -42,8 +41,23 @@ function key(path: string) {
 
 function ca(dir: string, name: string, cn: string) {
   key(join(dir, `${name}.key`));
-  openssl(['req', '-x509', '-new', '-key', join(dir, `${name}.key`), '-subj', `/CN=${cn}`, '-days', '3650', '-out', join(dir, `${name}.crt`),
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
+  openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    join(dir, `${name}.key`),
+    '-subj',
+    `/CN=${cn}`,
+    '-days',
+    '3650',
+    '-out',
+    join(dir, `${name}.crt`),
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  ]);
 }
 
 function signed(dir: string, caName: string, name: string, subject: string, ext: string) {
@@ -52,8 +66,24 @@ function signed(dir: string, caName: string, name: string, subject: string, ext:
   const csr = openssl(['req', '-new', '-key', k, '-subj', subject]).toString();
   const extFile = join(dir, `${name}.ext`);
   writeFileSync(extFile, ext);
-  openssl(['x509', '-req', '-CA', join(dir, `${caName}.crt`), '-CAkey', join(dir, `${caName}.key`), '-CAcreateserial',
-    '-days', '365', '-extfile', extFile, '-out', join(dir, `${name}.crt`)], csr);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-CA',
+      join(dir, `${caName}.crt`),
+      '-CAkey',
+      join(dir, `${caName}.key`),
+      '-CAcreateserial',
+      '-days',
+      '365',
+      '-extfile',
+      extFile,
+      '-out',
+      join(dir, `${name}.crt`),
+    ],
+    csr,
+  );
 }
 
 const clientExt = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
@@ -65,8 +95,13 @@ export function ensurePki(dir: string): string {
   mkdirSync(pki, { recursive: true });
   ca(pki, 'ca', 'gac-bed-ca');
   ca(pki, 'front-proxy-ca', 'gac-bed-front-proxy-ca');
-  signed(pki, 'ca', 'serving', '/CN=gac-bed-serving',
-    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${SERVING_SANS.join(',')}\n`);
+  signed(
+    pki,
+    'ca',
+    'serving',
+    '/CN=gac-bed-serving',
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${SERVING_SANS.join(',')}\n`,
+  );
   for (const id of IDENTITIES) {
     const subject = [...(id.groups ?? []).map((g) => `/O=${g}`), `/CN=${id.cn}`].join('');
     signed(pki, 'ca', id.file, subject, clientExt);
