@@ -26,9 +26,9 @@ export function renderTables(actionYml: string): { inputs: string; outputs: stri
 
 /** Replaces the text between <!-- NAME:start --> and <!-- NAME:end --> markers. */
 export function replaceBetween(doc: string, name: string, body: string): string {
-  const re = new RegExp(`(<!-- ${name}:start -->\\n)[\\s\\S]*?(\\n<!-- ${name}:end -->)`);
+  const re = new RegExp(`(<!-- ${name}:start -->)[\\s\\S]*?(<!-- ${name}:end -->)`);
   if (!re.test(doc)) throw new Error(`README has no ${name} markers`);
-  return doc.replace(re, (_m, a: string, b: string) => `${a}${body}${b}`);
+  return doc.replace(re, (_m, a: string, b: string) => `${a}\n${body}\n${b}`);
 }
 
 export function renderReadme(readme: string, actionYml: string): string {
