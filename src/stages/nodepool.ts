@@ -1,0 +1,68 @@
+import type * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { formatConditions, isTrue, type WithConditions } from '../checks/conditions.js';
+import { applyObject, readObject } from '../kube/apply.js';
+import { NODEPOOLS } from '../kube/paths.js';
+import { waitFor } from '../kube/wait.js';
+import type { RunState } from '../types.js';
+import { pass, StageFailure, type Stage } from './stage.js';
+
+/** The manifests with the run's label added (so the run's objects can be found and told apart). Pure. */
+export function labelled(manifests: Record<string, unknown>[], label: RunState['runLabel']): k8s.KubernetesObject[] {
+  return manifests.map((m) => {
+    const obj = structuredClone(m) as k8s.KubernetesObject;
+    obj.metadata = { ...obj.metadata, labels: { ...obj.metadata?.labels, [label.key]: label.value } };
+    return obj;
+  });
+}
+
+/** `kubectl get -o yaml` as a person would read it: without managedFields. Pure. */
+export function asYaml(obj: k8s.KubernetesObject): string {
+  const { managedFields: _m, ...metadata } = obj.metadata ?? {};
+  return stringify({ ...obj, metadata });
+}
+
+export const nodepoolStage: Stage = {
+  name: 'nodepool',
+  async run(ctx) {
+    const { config, run } = ctx;
+    const kube = ctx.kube();
+    const name = config.nodePool.name;
+    const notes: string[] = [];
+    for (const obj of labelled(config.nodePool.manifests, run.runLabel)) {
+      const ref = { apiVersion: obj.apiVersion!, kind: obj.kind!, metadata: { name: obj.metadata!.name!, namespace: obj.metadata?.namespace } };
+      const before = await readObject(kube, ref);
+      if (before && config.karpenterMode === 'existing') {
+        // The cluster's own objects are tested as they are, not changed.
+        notes.push(`${obj.kind} ${ref.metadata.name}: exists, used as is (karpenter-mode existing)`);
+        continue;
+      }
+      try {
+        await applyObject(kube, obj);
+      } catch (err) {
+        throw new StageFailure(`Expected ${obj.kind} ${ref.metadata.name} from ${config.nodePoolFile} to apply; the apiserver said: ${(err as Error).message}`, 'check the nodepool file against the karpenter.sh/v1 schema (kubectl apply --dry-run=server -f)');
+      }
+      if (!before && !ref.metadata.namespace) run.appliedClusterObjects.push({ apiVersion: ref.apiVersion, kind: ref.kind, name: ref.metadata.name });
+      notes.push(`${obj.kind} ${ref.metadata.name}: ${before ? 'updated (existed before; left in place at cleanup)' : 'created'} by server-side apply`);
+    }
+
+    // Karpenter marks the NodePool Ready once it has seen it and its NodeClass: proof it will provision for it.
+    const pool = await waitFor<k8s.KubernetesObject & WithConditions, k8s.KubernetesObject>(
+      ctx,
+      {
+        path: NODEPOOLS,
+        fieldSelector: `metadata.name=${name}`,
+        describe: `NodePool ${name} Ready`,
+        until: (items) => {
+          const p = items.get(name);
+          return p && isTrue(p, 'Ready') ? p : undefined;
+        },
+        state: (items) => formatConditions(items.get(name)),
+      },
+      { expected: `NodePool ${name} Ready (Karpenter reconciled it and its NodeClass)`, next: 'read the Karpenter log: a NodeClass it does not know, or a NodePool it rejects, shows there' },
+    );
+    ctx.evidence({ title: `NodePool ${name}`, command: `kubectl get nodepool ${name} -o yaml`, output: asYaml(pool) });
+    ctx.evidence({ title: 'Applied', command: `kubectl apply --server-side -f ${config.nodePoolFile}`, output: notes.join('\n') });
+    return pass(`NodePool ${name} Ready${config.nodePool.gpuLimit !== undefined ? ` (limit nvidia.com/gpu=${config.nodePool.gpuLimit})` : ''}; ${notes.length} object(s) applied or checked`);
+  },
+};
