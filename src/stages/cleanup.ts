@@ -1,0 +1,103 @@
+import type * as k8s from '@kubernetes/client-node';
+import { isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } from '../checks/capacity.js';
+import { deleteObject } from '../kube/apply.js';
+import { collectionPath, NAMESPACES, NODECLAIMS } from '../kube/paths.js';
+import { ApiError, getJson, rawRequest } from '../kube/raw.js';
+import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { uninstallReleases } from '../tools/helm.js';
+import { stopKarpenterProcess } from '../tools/karpenter-process.js';
+import { runIdentity } from './provision.js';
+import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
+
+/** The plural resource name of a kind, for the few kinds a run applies (NodePool, KWOKNodeClass, CRDs). Pure. */
+export function pluralOf(kind: string): string {
+  const k = kind.toLowerCase();
+  if (k.endsWith('y')) return `${k.slice(0, -1)}ies`;
+  if (k.endsWith('s')) return `${k}es`;
+  return `${k}s`;
+}
+
+/** Waits until no object named `name` is left at `path` (finalizers done). */
+function waitGone(ctx: StageContext, path: string, name: string, what: string): Promise<true> {
+  return waitFor<k8s.KubernetesObject, true>(
+    ctx,
+    { path, fieldSelector: `metadata.name=${name}`, describe: `${what} gone`, until: (items) => (items.size === 0 ? true : undefined), state: (items) => `${items.size} left${[...items.values()][0]?.metadata?.finalizers?.length ? ` (finalizers ${[...items.values()][0]!.metadata!.finalizers!.join(',')})` : ''}` },
+    { expected: `${what} deleted`, next: `check what holds it (kubectl get ${what.split(' ')[0]!.toLowerCase()} ${name} -o yaml: finalizers) and that Karpenter still runs` },
+  );
+}
+
+const ignore404 = (e: unknown) => {
+  if (e instanceof ApiError && e.status === 404) return undefined;
+  throw e;
+};
+
+export const cleanupStage: Stage = {
+  name: 'cleanup',
+  async run(stageCtx) {
+    const ctx = withSoftDeadline(stageCtx, 'cleanup');
+    const { config, run } = ctx;
+    const kube = ctx.kube();
+    const done: string[] = [];
+    const problems: string[] = [];
+    const step = async (what: string, f: () => Promise<string | undefined>) => {
+      try {
+        const r = await f();
+        if (r) done.push(r);
+      } catch (e) {
+        problems.push(`${what}: ${(e as Error).message}`);
+      }
+    };
+    // Read before the namespace goes: claims without the run label are this run's when created since it.
+    const id = await runIdentity(kube, config, run).catch(() => ({ pool: config.nodePool.name, runLabel: run.runLabel, since: undefined }));
+
+    await step(`namespace ${run.namespace}`, async () => {
+      const r = await rawRequest(kube, `${NAMESPACES}/${run.namespace}`, { method: 'DELETE' });
+      if (r.status === 404) return undefined;
+      if (r.status >= 300) throw new Error(`delete answered HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+      await waitGone(ctx, NAMESPACES, run.namespace, `Namespace ${run.namespace}`);
+      return `namespace ${run.namespace} deleted`;
+    });
+
+    await step('NodeClaims of this run', async () => {
+      const list = await getJson<{ items: NodeClaim[] }>(kube, NODECLAIMS, { labelSelector: `${NODEPOOL_LABEL}=${id.pool}` }).catch(ignore404);
+      const mine = (list?.items ?? []).filter((c) => isRunNodeClaim(c, id));
+      if (mine.length === 0) return undefined;
+      for (const c of mine) await rawRequest(kube, `${NODECLAIMS}/${c.metadata!.name}`, { method: 'DELETE' });
+      await waitFor<NodeClaim, true>(
+        ctx,
+        { path: NODECLAIMS, labelSelector: `${NODEPOOL_LABEL}=${id.pool}`, describe: "this run's NodeClaims gone", until: (items) => ([...items.values()].some((c) => isRunNodeClaim(c, id)) ? undefined : true) },
+        { expected: `this run's ${mine.length} NodeClaim(s) deleted`, next: 'Karpenter must run to remove their finalizers: check its log' },
+      );
+      return `${mine.length} NodeClaim(s) deleted`;
+    });
+
+    await step('cluster objects', async () => {
+      const removed: string[] = [];
+      for (const o of [...run.appliedClusterObjects].reverse()) {
+        if (await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } })) {
+          await waitGone(ctx, collectionPath(o.apiVersion, pluralOf(o.kind)), o.name, `${o.kind} ${o.name}`);
+        }
+        run.appliedClusterObjects = run.appliedClusterObjects.filter((x) => x !== o);
+        removed.push(`${o.kind}/${o.name}`);
+      }
+      return removed.length ? `deleted ${removed.join(', ')}` : undefined;
+    });
+
+    await step('Karpenter process', async () => {
+      const pid = run.karpenterPid;
+      await stopKarpenterProcess(run);
+      return pid ? `Karpenter process ${pid} stopped` : undefined;
+    });
+    await step('Helm releases', async () => {
+      const n = run.helmReleases.length;
+      await uninstallReleases(run, config, ctx.signal);
+      return n ? `${n} Helm release(s) uninstalled` : undefined;
+    });
+
+    ctx.evidence({ title: 'Cleanup', command: `kubectl get namespace ${run.namespace}; kubectl get nodeclaims -l ${run.runLabel.key}=${run.runLabel.value}`, output: [...done, ...problems.map((p) => `FAILED ${p}`)].join('\n') || 'nothing to remove' });
+    if (problems.length) {
+      throw new StageFailure(`Expected everything this run created to be removed; left behind: ${problems.join('; ')}`, `remove them by hand (kubectl delete namespace ${run.namespace}; kubectl delete nodeclaims -l ${run.runLabel.key}=${run.runLabel.value})`);
+    }
+    return pass(done.length ? done.join('; ') : 'nothing left to remove');
+  },
+};

@@ -1,0 +1,67 @@
+import type * as k8s from '@kubernetes/client-node';
+import { firstUnschedulable, summarizeSchedule } from '../checks/pods.js';
+import { desiredReplicas, WORKLOAD_SELECTOR } from '../checks/workload.js';
+import { eventTime } from '../kube/events.js';
+import { eventsItem, formatPods, workloadPods } from '../kube/inspect.js';
+import { podsIn } from '../kube/paths.js';
+import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { pass, StageFailure, type Stage } from './stage.js';
+
+export const pendingStage: Stage = {
+  name: 'pending',
+  async run(stageCtx) {
+    const ctx = withSoftDeadline(stageCtx, 'pending');
+    const { config, run } = ctx;
+    const desired = desiredReplicas(config, run);
+    const seen = await waitFor<k8s.V1Pod, { first?: ReturnType<typeof firstUnschedulable>; pods: k8s.V1Pod[]; receivedAt: Date }>(
+      ctx,
+      {
+        path: podsIn(run.namespace),
+        labelSelector: WORKLOAD_SELECTOR,
+        describe: 'an Unschedulable workload pod',
+        state: (items) => summarizeSchedule(items.values(), new Set(), desired).detail.replace(' on the pool', ''),
+        until: (items, ev) => {
+          const pods = [...items.values()];
+          const first = firstUnschedulable(pods);
+          if (first) return { first, pods, receivedAt: ev?.receivedAt ?? new Date() };
+          // Every desired pod already placed: the trigger may have come and gone (events tell), or never happened.
+          const placed = pods.filter((p) => p.spec?.nodeName && !p.metadata?.deletionTimestamp).length;
+          return placed >= desired ? { pods, receivedAt: ev?.receivedAt ?? new Date() } : undefined;
+        },
+      },
+      {
+        expected: `a pod of the workload PodScheduled=False reason Unschedulable (${desired} replicas, ${config.gpusPerPod} GPU each)`,
+        next: `check the Deployment scaled (kubectl get deploy -n ${run.namespace}) and the scheduler is running`,
+      },
+    );
+    let at: string;
+    let source: string;
+    let detail: string;
+    if (seen.first) {
+      at = seen.first.at;
+      source = `Pod ${seen.first.pod} PodScheduled=False(Unschedulable) .lastTransitionTime`;
+      detail = `${seen.first.count} pod(s) Unschedulable; first ${seen.first.pod}: ${seen.first.message}`;
+    } else {
+      const events = (await ctx.kube().core.listNamespacedEvent({ namespace: run.namespace, fieldSelector: 'reason=FailedScheduling' })).items;
+      const first = events.sort((a, b) => eventTime(a).localeCompare(eventTime(b)))[0];
+      if (!first) {
+        throw new StageFailure(
+          `Expected overflow pods Unschedulable; saw all ${desired} pod(s) scheduled on existing nodes without any FailedScheduling:\n${formatPods(seen.pods)}`,
+          `the cluster already had room, so nothing triggered autoscaling: raise max-replicas or gpus-per-pod above the free GPUs of NodePool ${config.nodePool.name}`,
+        );
+      }
+      at = eventTime(first);
+      source = `Event FailedScheduling ${first.involvedObject?.name}`;
+      detail = `pods already scheduled when observed; FailedScheduling event for ${first.involvedObject?.name}: ${first.message}`;
+    }
+    ctx.evidence({ title: 'Unschedulable pods', command: `kubectl get pods -n ${run.namespace} -l ${WORKLOAD_SELECTOR} -o wide`, output: `${detail}\n${formatPods(seen.pods)}` });
+    ctx.evidence(await eventsItem('Scheduling events', ctx.kube(), run.namespace, { reason: 'FailedScheduling' }));
+    ctx.mark({ event: 'first-pod-unschedulable', at, source, observedAt: seen.receivedAt.toISOString() });
+    return pass(detail);
+  },
+  async diagnose(ctx) {
+    const kube = ctx.kube();
+    ctx.diagnostic(await workloadPods(kube, ctx.run.namespace));
+    ctx.diagnostic(await eventsItem('Events in the run namespace', kube, ctx.run.namespace));
+  },
+};

@@ -1,0 +1,115 @@
+import type * as k8s from '@kubernetes/client-node';
+import { NODEPOOL_LABEL, staleObjects } from '../checks/capacity.js';
+import { isTrue, type WithConditions } from '../checks/conditions.js';
+import { describePermission, needsExternalMetrics, requiredPermissions, type Permission } from '../checks/permissions.js';
+import type { Kube } from '../kube/client.js';
+import { apiServiceStatus } from '../kube/inspect.js';
+import { EXTERNAL_METRICS_APISERVICE, NODECLAIMS } from '../kube/paths.js';
+import { ApiError, getJson, rawRequest } from '../kube/raw.js';
+import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
+
+/** Checks every permission with SelfSubjectAccessReviews, in parallel; returns the denied ones. */
+export async function deniedPermissions(kube: Kube, perms: Permission[]): Promise<Permission[]> {
+  const results = await Promise.all(
+    perms.map(async (p) => {
+      const r = await kube.authz.createSelfSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: { verb: p.verb, group: p.group, resource: p.resource, subresource: p.subresource, namespace: p.namespace } },
+        },
+      });
+      return r.status?.allowed ? undefined : p;
+    }),
+  );
+  return results.filter((p): p is Permission => p !== undefined);
+}
+
+async function reachable(ctx: StageContext): Promise<string> {
+  const server = ctx.kube().kc.getCurrentCluster()?.server ?? '(no current cluster)';
+  try {
+    const v = await ctx.kube().version.getCode();
+    ctx.run.versions.kubernetes = v.gitVersion;
+    ctx.evidence({ title: 'Server version', command: 'kubectl version', output: `Server Version: ${v.gitVersion} (${v.platform})\nServer: ${server}` });
+    return v.gitVersion;
+  } catch (e) {
+    throw new StageFailure(`Expected the Kubernetes API at ${server} to answer; it did not: ${(e as Error).message}`, 'check the kubeconfig/context inputs, the cluster is running, and the runner can reach it');
+  }
+}
+
+/** Leftovers of earlier runs (namespaces, NodeClaims labelled with another run id): reported, removed when asked. */
+async function staleLeftovers(ctx: StageContext): Promise<string> {
+  const kube = ctx.kube();
+  const { key } = ctx.run.runLabel;
+  const namespaces = staleObjects((await kube.core.listNamespace({ labelSelector: key })).items, ctx.run.runLabel);
+  let claims: k8s.KubernetesObject[] = [];
+  try {
+    claims = staleObjects((await getJson<{ items: k8s.KubernetesObject[] }>(kube, NODECLAIMS, { labelSelector: key })).items, ctx.run.runLabel);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) throw e; // no Karpenter CRDs yet: no NodeClaims
+  }
+  const names = [...namespaces.map((n) => `namespace/${n.metadata?.name}`), ...claims.map((c) => `nodeclaim/${c.metadata?.name}`)];
+  if (names.length === 0) return 'no leftovers of earlier runs';
+  ctx.evidence({ title: 'Leftovers of earlier runs', command: `kubectl get namespaces,nodeclaims -l ${key}`, output: names.join('\n') });
+  if (!ctx.config.cleanupStale) {
+    ctx.warning(`Leftovers of earlier runs found (${names.join(', ')}); set cleanup-stale: true to remove them`);
+    return `${names.length} leftover(s) of earlier runs reported`;
+  }
+  for (const n of namespaces) await kube.core.deleteNamespace({ name: n.metadata!.name! }).catch(() => undefined);
+  for (const c of claims) await rawRequest(kube, `${NODECLAIMS}/${c.metadata!.name}`, { method: 'DELETE' });
+  ctx.info(`Deleted leftovers of earlier runs: ${names.join(', ')}`);
+  return `${names.length} leftover(s) of earlier runs deleted`;
+}
+
+export const preflightStage: Stage = {
+  name: 'preflight',
+  async run(ctx) {
+    const { config, run } = ctx;
+    const kube = ctx.kube();
+    const version = await reachable(ctx);
+
+    const perms = requiredPermissions(config, run.namespace);
+    const denied = await deniedPermissions(kube, perms);
+    ctx.evidence({
+      title: 'Permissions (SelfSubjectAccessReview)',
+      command: 'kubectl auth can-i <verb> <resource> [-n <namespace>]',
+      output: `${perms.length - denied.length}/${perms.length} allowed${denied.length ? `\ndenied:\n${denied.map(describePermission).join('\n')}` : ''}`,
+    });
+    if (denied.length > 0) {
+      throw new StageFailure(
+        `Expected every permission the selected stages need; ${denied.length} denied:\n${denied.map(describePermission).join('\n')}`,
+        'grant these verbs to the identity of the kubeconfig (see the RBAC in the README), or select fewer stages',
+      );
+    }
+
+    if (config.karpenterMode === 'kind') {
+      const cp = `${config.clusterName}-control-plane`;
+      const nodes = (await kube.core.listNode({ fieldSelector: `metadata.name=${cp}` })).items;
+      if (nodes.length === 0) throw new StageFailure(`Expected the kind cluster ${config.clusterName} (node ${cp}); no such node in the current context`, 'check the cluster-name input and the kubeconfig context (kind get clusters)');
+    }
+
+    if (needsExternalMetrics(config)) {
+      const item = await apiServiceStatus(kube);
+      ctx.evidence(item);
+      let available = false;
+      try {
+        available = isTrue((await kube.apiregistration.readAPIService({ name: EXTERNAL_METRICS_APISERVICE })) as WithConditions, 'Available');
+      } catch {
+        available = false;
+      }
+      if (!available) {
+        throw new StageFailure(`Expected APIService ${EXTERNAL_METRICS_APISERVICE} Available; saw: ${item.output}`, 'check the metrics adapter (prometheus-adapter) is running and its Service reachable, or use scenario: pending-pods');
+      }
+    }
+
+    const stale = await staleLeftovers(ctx);
+    const selector = `${NODEPOOL_LABEL}=${config.nodePool.name}`;
+    const baseline = (await kube.core.listNode({ labelSelector: selector })).items;
+    run.baselineNodes = baseline.length;
+    ctx.evidence({ title: 'Baseline nodes of the NodePool', command: `kubectl get nodes -l ${selector}`, output: baseline.map((n) => n.metadata?.name).join('\n') || '(none)' });
+    return pass(`Kubernetes ${version}; ${perms.length} permissions allowed; baseline ${baseline.length} node(s) in NodePool ${config.nodePool.name}; ${stale}`);
+  },
+  async diagnose(ctx) {
+    if (needsExternalMetrics(ctx.config)) ctx.diagnostic(await apiServiceStatus(ctx.kube()));
+  },
+};

@@ -1,0 +1,146 @@
+import type * as k8s from '@kubernetes/client-node';
+import {
+  conditionTime,
+  evaluateClaims,
+  extremeTime,
+  INSTANCE_TYPE_LABEL,
+  isNodeReady,
+  isRunNodeClaim,
+  NODEPOOL_LABEL,
+  neededGpus,
+  type NodeClaim,
+  type ProvisionVerdict,
+  type RunIdentity,
+} from '../checks/capacity.js';
+import { iso } from '../checks/conditions.js';
+import { gpusIn, parseQuantity } from '../checks/quantity.js';
+import { cheapestFit, priceOf } from '../checks/rightsizing.js';
+import { desiredReplicas } from '../checks/workload.js';
+import type { Kube } from '../kube/client.js';
+import { eventsItem, formatNodes, karpenterLogs, nodeClaims, nodePool, poolNodes, workloadPods } from '../kube/inspect.js';
+import { NODECLAIMS, NODEPOOLS, NODES } from '../kube/paths.js';
+import { getJson } from '../kube/raw.js';
+import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { karpenterLogTail } from '../tools/karpenter-process.js';
+import type { Config, RunState } from '../types.js';
+import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
+
+/** This run's identity for NodeClaims: the pool, the run label, and the run namespace's creation time. */
+export async function runIdentity(kube: Kube, config: Config, run: RunState): Promise<RunIdentity> {
+  let since: string | undefined;
+  try {
+    since = iso((await kube.core.readNamespace({ name: run.namespace })).metadata?.creationTimestamp);
+  } catch {
+    since = undefined; // namespace gone (cleanup): only labelled claims count
+  }
+  return { pool: config.nodePool.name, runLabel: run.runLabel, since };
+}
+
+/** The NodePool's nvidia.com/gpu limit as the cluster has it (else as the nodepool file sets it). */
+async function gpuLimit(kube: Kube, config: Config): Promise<number | undefined> {
+  try {
+    const np = await getJson<{ spec?: { limits?: Record<string, string> } }>(kube, `${NODEPOOLS}/${config.nodePool.name}`);
+    return parseQuantity(np.spec?.limits?.['nvidia.com/gpu']);
+  } catch {
+    return config.nodePool.gpuLimit;
+  }
+}
+
+const NEXT = 'check Karpenter is running and its log (diagnostics), the NodePool limits and requirements, and that an instance type offers enough nvidia.com/gpu';
+
+export const provisionStage: Stage = {
+  name: 'provision',
+  async run(stageCtx) {
+    const ctx = withSoftDeadline(stageCtx, 'provision');
+    const { config, run } = ctx;
+    const kube = ctx.kube();
+    const pool = config.nodePool.name;
+    const desired = desiredReplicas(config, run);
+    const needed = neededGpus(desired, config.gpusPerPod);
+    const limit = await gpuLimit(kube, config);
+    if (limit !== undefined && limit < needed) {
+      throw new StageFailure(
+        `Expected NodePool ${pool} to allow ${needed} GPUs (${desired} replicas x ${config.gpusPerPod} nvidia.com/gpu); its limit nvidia.com/gpu=${limit} is below that, so Karpenter cannot provision them`,
+        `raise spec.limits["nvidia.com/gpu"] of NodePool ${pool} to at least ${needed}, or lower max-replicas / gpus-per-pod`,
+      );
+    }
+    const id = await runIdentity(kube, config, run);
+    const claimNodes = new Set<string>();
+    // GPUs in the pool before the run (nodes not made for this run's claims).
+    const before = (await kube.core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${pool}` })).items;
+    const ownClaims = (await getJson<{ items: NodeClaim[] }>(kube, NODECLAIMS, { labelSelector: `${NODEPOOL_LABEL}=${pool}` })).items.filter((c) => isRunNodeClaim(c, id));
+    for (const c of ownClaims) if (c.status?.nodeName) claimNodes.add(c.status.nodeName);
+    const baselineGpus = before.filter((n) => !claimNodes.has(n.metadata?.name ?? '')).reduce((s, n) => s + gpusIn(n.status?.allocatable), 0);
+
+    let last: ProvisionVerdict | undefined;
+    const claims = await waitFor<NodeClaim, NodeClaim[]>(
+      ctx,
+      {
+        path: NODECLAIMS,
+        labelSelector: `${NODEPOOL_LABEL}=${pool}`,
+        describe: `NodeClaims of NodePool ${pool} Initialized`,
+        state: () => last?.detail ?? 'no NodeClaim of this run yet',
+        until: (items) => {
+          const mine = [...items.values()].filter((c) => isRunNodeClaim(c, id));
+          last = evaluateClaims(mine, needed, baselineGpus);
+          return last.ok ? mine.filter((c) => !c.metadata?.deletionTimestamp) : undefined;
+        },
+      },
+      { expected: `NodeClaims of NodePool ${pool} Launched, Registered and Initialized with ${needed} GPU(s) for ${desired} replica(s)`, next: NEXT },
+    );
+    const name = (c: NodeClaim) => c.metadata?.name ?? '?';
+    const created = extremeTime(claims, (c) => c.metadata?.creationTimestamp, name, 'min');
+    if (created) ctx.mark({ event: 'nodeclaim-created', at: created.at, source: `NodeClaim ${created.name} .metadata.creationTimestamp (first)` });
+    for (const [event, type] of [['nodeclaim-launched', 'Launched'], ['nodeclaim-registered', 'Registered'], ['nodeclaim-initialized', 'Initialized']] as const) {
+      const t = extremeTime(claims, conditionTime(type), name, 'max');
+      if (t) ctx.mark({ event, at: t.at, source: `NodeClaim ${t.name} ${type} .lastTransitionTime (last of ${claims.length})` });
+    }
+
+    const wanted = new Set(claims.map((c) => c.status?.nodeName).filter((n): n is string => !!n));
+    const baseline = run.baselineNodes ?? 0;
+    const { nodes, receivedAt } = await waitFor<k8s.V1Node, { nodes: k8s.V1Node[]; receivedAt: Date }>(
+      ctx,
+      {
+        path: NODES,
+        labelSelector: `${NODEPOOL_LABEL}=${pool}`,
+        describe: `Nodes of NodePool ${pool} Ready with GPUs`,
+        state: (items) => `${items.size} node(s) in the pool (baseline ${baseline}); ${[...wanted].filter((n) => isNodeReady(items.get(n) as k8s.V1Node)).length}/${wanted.size} of this run's nodes Ready`,
+        until: (items, ev) => {
+          const mine = [...wanted].map((n) => items.get(n)).filter((n): n is k8s.V1Node => !!n && isNodeReady(n) && gpusIn(n.status?.allocatable) > 0);
+          return mine.length === wanted.size && items.size > baseline ? { nodes: mine, receivedAt: ev?.receivedAt ?? new Date() } : undefined;
+        },
+      },
+      { expected: `${wanted.size} new Node(s) of NodePool ${pool} Ready with nvidia.com/gpu allocatable above the baseline of ${baseline}`, next: NEXT },
+    );
+    const ready = extremeTime(nodes, conditionTime('Ready'), (n) => n.metadata?.name ?? '?', 'max');
+    if (ready) ctx.mark({ event: 'node-ready', at: ready.at, source: `Node ${ready.name} Ready .lastTransitionTime (last of ${nodes.length})`, observedAt: receivedAt.toISOString() });
+
+    run.outputs.nodesProvisioned = claims.length;
+    const fit = cheapestFit(config.instanceTypes, config.gpusPerPod);
+    const rows = nodes.map((n) => {
+      const type = n.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?';
+      const price = priceOf(config.instanceTypes.find((t) => t.name === type));
+      return { node: n.metadata?.name, instanceType: type, gpus: gpusIn(n.status?.allocatable), price, cheapestForOnePod: fit?.name };
+    });
+    ctx.evidence({ title: `NodeClaims of this run`, command: `kubectl get nodeclaims -l ${NODEPOOL_LABEL}=${pool} -o wide`, output: claims.map((c) => `${name(c)}  ${c.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?'}  node=${c.status?.nodeName}  gpu=${gpusIn(c.status?.allocatable ?? c.status?.capacity)}`).join('\n') });
+    ctx.evidence({ title: 'Provisioned GPU nodes', command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -L ${INSTANCE_TYPE_LABEL}`, output: formatNodes(nodes) });
+    ctx.evidence({ title: 'Provisioned instance types and prices', command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -o jsonpath='{..instance-type}'`, output: JSON.stringify(rows, null, 2) });
+    const gpus = rows.reduce((s, r) => s + r.gpus, 0);
+    return pass(`${claims.length} NodeClaim(s) Initialized; ${nodes.length} node(s) Ready (${rows.map((r) => r.instanceType).join(', ')}) with ${gpus} GPU(s) for ${needed} needed`);
+  },
+  async diagnose(ctx) {
+    await provisionDiagnostics(ctx);
+  },
+};
+
+/** Karpenter's log, NodeClaims, NodePool, nodes of the pool and the pods' scheduling events. */
+export async function provisionDiagnostics(ctx: StageContext): Promise<void> {
+  const kube = ctx.kube();
+  const pool = ctx.config.nodePool.name;
+  ctx.diagnostic(await karpenterLogs(kube, ctx.run, karpenterLogTail));
+  ctx.diagnostic(await nodeClaims(kube, pool));
+  ctx.diagnostic(await nodePool(kube, pool));
+  ctx.diagnostic(await poolNodes(kube, pool));
+  ctx.diagnostic(await workloadPods(kube, ctx.run.namespace));
+  ctx.diagnostic(await eventsItem('Scheduling events', kube, ctx.run.namespace, { reason: 'FailedScheduling' }));
+}

@@ -1,0 +1,69 @@
+import { parse } from 'yaml';
+import { readFileSync } from 'node:fs';
+import type * as k8s from '@kubernetes/client-node';
+import { NODEPOOL_LABEL } from '../checks/capacity.js';
+import { renderWorkload, WORKLOAD_NAME } from '../checks/workload.js';
+import { applyObject } from '../kube/apply.js';
+import { eventsItem, workloadPods } from '../kube/inspect.js';
+import { shipped } from '../paths.js';
+import { pass, StageFailure, type Stage } from './stage.js';
+
+/** The shipped Deployment and HPA templates, read at run time from the action's root. */
+export function readWorkloadTemplates(): { deployment: Record<string, unknown>; hpa: Record<string, unknown> } {
+  const read = (f: string) => parse(readFileSync(shipped('manifests', 'workload', f), 'utf8')) as Record<string, unknown>;
+  return { deployment: read('deployment.yaml'), hpa: read('hpa.yaml') };
+}
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The fields of the Deployment a reviewer checks, one per line. */
+function describeDeployment(d: Obj): string {
+  const pod = d.spec.template.spec;
+  const c = pod.containers[0];
+  return [
+    `replicas: ${d.spec.replicas}`,
+    `nvidia.com/gpu request=${c.resources.requests['nvidia.com/gpu']} limit=${c.resources.limits['nvidia.com/gpu']}`,
+    `nodeSelector: ${JSON.stringify(pod.nodeSelector)}`,
+    `tolerations: ${pod.tolerations.map((t: Obj) => `${t.key}:${t.effect}`).join(', ')}`,
+    `runAsNonRoot=${pod.securityContext.runAsNonRoot} readOnlyRootFilesystem=${c.securityContext.readOnlyRootFilesystem} allowPrivilegeEscalation=${c.securityContext.allowPrivilegeEscalation}`,
+  ].join('\n');
+}
+
+export const workloadStage: Stage = {
+  name: 'workload',
+  async run(ctx) {
+    const { config, run } = ctx;
+    const kube = ctx.kube();
+    if (run.baselineNodes === undefined) {
+      // preflight not selected: the baseline is taken here, still before anything is created.
+      run.baselineNodes = (await kube.core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${config.nodePool.name}` })).items.length;
+    }
+    let templates;
+    try {
+      templates = readWorkloadTemplates();
+    } catch (e) {
+      throw new StageFailure(`Expected the workload templates under manifests/workload of the action; could not read them: ${(e as Error).message}`, 'check the action checkout is complete (GITHUB_ACTION_PATH)');
+    }
+    const objects = renderWorkload(templates, config, run);
+    const applied: k8s.KubernetesObject[] = [];
+    for (const o of objects) applied.push(await applyObject(kube, o));
+    const [ns, deployment, hpa] = applied as Obj[];
+    ctx.evidence({ title: `Namespace ${run.namespace}`, command: `kubectl get namespace ${run.namespace} --show-labels`, output: `created ${new Date(ns!.metadata.creationTimestamp).toISOString()} labels ${JSON.stringify(ns!.metadata.labels)}` });
+    ctx.evidence({ title: `Deployment ${WORKLOAD_NAME}`, command: `kubectl get deployment ${WORKLOAD_NAME} -n ${run.namespace} -o yaml`, output: describeDeployment(deployment!) });
+    if (hpa) {
+      const m = hpa.spec.metrics[0].external;
+      ctx.evidence({
+        title: `HPA ${WORKLOAD_NAME}`,
+        command: `kubectl get hpa ${WORKLOAD_NAME} -n ${run.namespace} -o yaml`,
+        output: `External metric ${m.metric.name} target AverageValue ${m.target.averageValue}; replicas ${hpa.spec.minReplicas}..${hpa.spec.maxReplicas}`,
+      });
+    }
+    const how = config.scenario === 'metric' ? `HPA on ${config.metricName} (AverageValue ${config.metricTarget}, ${config.minReplicas}..${config.maxReplicas})` : `scaled straight to ${config.maxReplicas} replicas`;
+    return pass(`Namespace ${run.namespace}: Deployment ${WORKLOAD_NAME} (${config.gpusPerPod} GPU/pod, NodePool ${config.nodePool.name}), ${how}`);
+  },
+  async diagnose(ctx) {
+    const kube = ctx.kube();
+    ctx.diagnostic(await workloadPods(kube, ctx.run.namespace));
+    ctx.diagnostic(await eventsItem('Events in the run namespace', kube, ctx.run.namespace));
+  },
+};
