@@ -20,8 +20,9 @@ export const isTrue = (obj: WithConditions | undefined, type: string): boolean =
 
 /** ISO time of a timestamp field that client-node may have turned into a Date. */
 export function iso(t: string | Date | undefined): string | undefined {
-  if (t === undefined) return undefined;
-  return t instanceof Date ? t.toISOString() : new Date(t).toISOString();
+  if (t === undefined || t === null || t === '') return undefined;
+  const d = t instanceof Date ? t : new Date(t);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString(); // a malformed time is no time
 }
 
 /** "Type=Status (Reason: message)" lines, for evidence and failure messages. */
