@@ -2,7 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { kindImageCheckArgs, manifestUrl } from '../../src/stages/karpenter-build.js';
-import { deploymentHealthy, gpuNodePools, minimalKubeconfig, reconciled } from '../../src/stages/karpenter-install.js';
+import { deploymentHealthy, gpuNodePools, minimalKubeconfig, type NodePoolLike, reconciled } from '../../src/stages/karpenter-install.js';
 import { labelled } from '../../src/stages/nodepool.js';
 import { toolsFor } from '../../src/stages/tools.js';
 import { helmUninstallArgs, helmUpgradeArgs, karpenterValues } from '../../src/tools/helm.js';
@@ -154,12 +154,12 @@ describe('existing mode and nodepool decisions', () => {
     expect(deploymentHealthy(dep(1, 'False'))).toBe(false);
   });
   it('GPU NodePools are the ones with an nvidia.com/gpu limit; reconciled = Ready for the current generation', () => {
-    const pools = [
+    const pools: NodePoolLike[] = [
       { metadata: { name: 'cpu', generation: 1 }, spec: { limits: { cpu: '100' } } },
       { metadata: { name: 'gpu', generation: 2 }, spec: { limits: { 'nvidia.com/gpu': '64' } }, status: { conditions: [{ type: 'Ready', status: 'True', observedGeneration: 2 }] } },
       { metadata: { name: 'gpu-old', generation: 3 }, spec: { limits: { 'nvidia.com/gpu': 8 } }, status: { conditions: [{ type: 'Ready', status: 'True', observedGeneration: 2 }] } },
     ];
-    expect(gpuNodePools(pools).map((p) => p.metadata.name)).toEqual(['gpu', 'gpu-old']);
+    expect(gpuNodePools(pools).map((p) => p.metadata?.name)).toEqual(['gpu', 'gpu-old']);
     expect(pools.map(reconciled)).toEqual([false, true, false]);
   });
   it('the run label is added without touching the input', () => {
