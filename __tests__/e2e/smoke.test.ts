@@ -46,8 +46,10 @@ describe('bundle smoke', () => {
     expect(fs.existsSync(path.join(evidenceDir, 'junit.xml'))).toBe(true);
     expect(r.summary).toContain('## GPU autoscaling conformance: FAIL');
     expect(r.summary).toContain('| preflight | ❌ fail |');
-    // The token is masked in the log and absent from every evidence file.
-    expect(r.main.stdout).not.toContain('unreachable-secret-token');
+    // The token is registered for masking (the runner then hides it) and appears nowhere else.
+    expect(r.main.stdout).toContain('::add-mask::unreachable-secret-token');
+    const logged = r.main.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::'));
+    expect(logged.join('\n')).not.toContain('unreachable-secret-token');
     for (const f of fs.readdirSync(evidenceDir)) expect(fs.readFileSync(path.join(evidenceDir, f), 'utf8')).not.toContain('unreachable-secret-token');
     expect(r.post.stdout).toContain('post: ');
   });
