@@ -1,0 +1,45 @@
+// What "the cluster as it was found" means for the tests: the objects a run may create.
+import * as k8s from '@kubernetes/client-node';
+import { connect, type Kube } from '../../src/kube/client.js';
+import { RUN_LABEL_KEY } from '../../src/state.js';
+
+export interface ClusterSnapshot {
+  runNamespaces: string[];
+  nodeClaims: string[];
+  poolNodes: string[];
+  nodePools: string[];
+}
+
+export function bedKube(kubeconfig: string): Kube {
+  return connect({ kubeconfig });
+}
+
+export async function snapshot(kube: Kube, pool = 'gpu'): Promise<ClusterSnapshot> {
+  const namespaces = await kube.core.listNamespace({ labelSelector: RUN_LABEL_KEY });
+  const claims = (await kube.custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodeclaims' })) as {
+    items: k8s.KubernetesObject[];
+  };
+  const nodes = await kube.core.listNode({ labelSelector: `karpenter.sh/nodepool=${pool}` });
+  const pools = (await kube.custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodepools' }).catch(() => ({ items: [] }))) as {
+    items: k8s.KubernetesObject[];
+  };
+  const names = (items: k8s.KubernetesObject[]) => items.map((o) => o.metadata!.name!).sort();
+  return {
+    // A namespace being deleted is not yet gone, so it still counts.
+    runNamespaces: names(namespaces.items),
+    nodeClaims: names(claims.items),
+    poolNodes: names(nodes.items),
+    nodePools: names(pools.items),
+  };
+}
+
+/** True while a process with this pid exists. */
+export function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
