@@ -158,6 +158,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
       }
 
       // One watch connection; settles with the result, or with how it ended.
+      let events = 0;
       let settle!: (v: { result: R } | Outcome) => void;
       const ended = new Promise<{ result: R } | Outcome>((res) => (settle = res));
       const w = new k8s.Watch(kube.kc);
@@ -179,6 +180,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
               return;
             }
             attempt = 0;
+            events++;
             const objRv = obj?.metadata?.resourceVersion;
             if (objRv) rv = objRv;
             if (!applyEvent(items, type, obj)) return; // BOOKMARK: only the resourceVersion moves
@@ -212,7 +214,12 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
         log(`${opts.describe}: watch connection dropped (${describeError(outcome.error)}); resuming from resourceVersion ${rv}`);
         await delay(reconnectDelayMs(attempt++), abortPromise);
       }
-      // 'closed': the server ended the watch (timeoutSeconds); resume at once from rv.
+      else {
+        // The server ended the watch (timeoutSeconds, or a proxy cut it): resume from rv, at once
+        // after a served watch, with backoff when it closed without serving anything.
+        log(`${opts.describe}: watch ended by the server; resuming from resourceVersion ${rv}`);
+        if (events === 0) await delay(reconnectDelayMs(attempt++), abortPromise);
+      }
     }
   } finally {
     clearInterval(progress);

@@ -83,6 +83,7 @@ export const consolidationStage: Stage = {
     } catch (e) {
       if (e instanceof StageFailure && config.consolidation === 'warn') {
         ctx.warning(`consolidation (warn): ${e.message}`);
+        ctx.evidence({ title: 'Warning: pool not back to baseline (consolidation: warn)', command: `kubectl get nodes,nodeclaims -l ${NODEPOOL_LABEL}=${pool}`, output: e.message });
         return pass(`not back to baseline (${state()}); accepted because consolidation: warn`);
       }
       throw e;

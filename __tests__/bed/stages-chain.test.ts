@@ -1,0 +1,63 @@
+// The whole chain against the bed with Karpenter as a child process: the metric scenario with
+// the defaults (the DCGM stand-in driven up so the HPA scales out), and the pending-pods scenario
+// with one 1-GPU pod, which must land on the cheapest fitting type (g5.xlarge).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TIMELINE_EVENTS } from '../../src/types.js';
+import type { Kube } from '../../src/kube/client.js';
+import { IDLE } from '../../testbed/dcgm-exporter.js';
+import { loadBed, setGpuMetrics, type Bed } from '../../testbed/lib/bed.js';
+import { bedConfig, evidenceOf, expectClean, kubeFor, runChain, summary, useToolCache } from './stages-lib.js';
+
+let bed: Bed;
+let kube: Kube;
+
+beforeAll(async () => {
+  bed = loadBed();
+  kube = kubeFor(bed);
+  useToolCache();
+  // 300 W per GPU against the default target of 10 per replica: the HPA wants max-replicas.
+  await setGpuMetrics(bed, { power: 300 });
+});
+
+afterAll(async () => {
+  if (bed) await setGpuMetrics(bed, IDLE);
+});
+
+describe('the chain', () => {
+  it('passes end to end with the defaults (metric scenario)', async () => {
+    const c = await runChain(bedConfig(bed));
+    for (const r of c.records) expect(['pass', 'skip'], summary(c)).toContain(r.status);
+    for (const name of ['preflight', 'karpenter-install', 'nodepool', 'metric', 'workload', 'hpa', 'pending', 'provision', 'schedule', 'consolidation', 'cleanup'] as const) {
+      expect(c.record(name).status, summary(c)).toBe('pass');
+    }
+    expect(c.run.outputs.hpaDesiredReplicas).toBe(c.config.maxReplicas);
+    expect(c.run.outputs.podsScheduled).toBe(c.config.maxReplicas);
+    expect(c.run.outputs.nodesProvisioned).toBeGreaterThan(0);
+    expect(c.run.baselineNodes).toBe(0);
+    expect(c.run.versions.kubernetes).toMatch(/^v1\./);
+    // Every point of the timeline, from the cluster's own timestamps, in chain order.
+    expect(c.run.timeline.map((t) => t.event).sort()).toEqual([...TIMELINE_EVENTS].sort());
+    const at = Object.fromEntries(c.run.timeline.map((t) => [t.event, Date.parse(t.at)]));
+    expect(at['nodeclaim-created']).toBeLessThanOrEqual(at['nodeclaim-launched']!);
+    expect(at['nodeclaim-launched']).toBeLessThanOrEqual(at['nodeclaim-initialized']!);
+    expect(at['workload-deleted']).toBeLessThanOrEqual(at['last-node-gone']!);
+    expect(evidenceOf(c.record('hpa'), 'HPA scale-out decision')).toContain('ScalingActive=True');
+    // Report figures: timeline relative to the HPA decision and the time per stage.
+    const t0 = at['metric-first-seen']!;
+    console.log(['timeline (s from metric-first-seen):', ...c.run.timeline.map((t) => `  ${t.event.padEnd(24)} +${((Date.parse(t.at) - t0) / 1000).toFixed(1)}  (${t.source})`)].join('\n'));
+    console.log(['stages:', ...c.records.map((r) => `  ${r.name.padEnd(18)} ${r.status} ${(r.durationMs / 1000).toFixed(1)}s  ${r.message}`)].join('\n'));
+    await expectClean(kube, c);
+  });
+
+  it('passes the pending-pods scenario; one 1-GPU pod lands on g5.xlarge', async () => {
+    const c = await runChain(bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '1' }));
+    for (const r of c.records) expect(['pass', 'skip'], summary(c)).toContain(r.status);
+    expect(c.record('metric').status).toBe('skip');
+    expect(c.record('hpa').status).toBe('skip');
+    expect(c.record('pending').status).toBe('pass');
+    const sizing = JSON.parse(evidenceOf(c.record('schedule'), 'Right-sizing')) as { instanceType: string; rightSized: boolean }[];
+    expect(sizing).toEqual([expect.objectContaining({ instanceType: 'g5.xlarge', rightSized: true })]);
+    expect(c.run.outputs.podsScheduled).toBe(1);
+    await expectClean(kube, c);
+  });
+});

@@ -1,0 +1,104 @@
+// Failures the checks must name: the metrics adapter down (metric), a NodePool GPU limit below
+// the need (provision), Karpenter stopped (provision, with its log tail), consolidation disabled
+// (require fails, warn passes with a warning; the same runs check 8 GPUs/pod -> p5.48xlarge).
+// Every run must leave nothing behind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Kube } from '../../src/kube/client.js';
+import { stopKarpenterProcess } from '../../src/tools/karpenter-process.js';
+import { loadBed, setGpuMetrics, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
+import { IDLE } from '../../testbed/dcgm-exporter.js';
+import { alive, bedConfig, evidenceOf, expectClean, karpenterPidOf, kubeFor, runChain, stagesNamed, summary, useToolCache } from './stages-lib.js';
+
+let bed: Bed;
+let kube: Kube;
+
+beforeAll(async () => {
+  bed = loadBed();
+  kube = kubeFor(bed);
+  useToolCache();
+  await setGpuMetrics(bed, { power: 300 });
+});
+
+afterAll(async () => {
+  if (bed) await setGpuMetrics(bed, IDLE);
+});
+
+const ADAPTER = 'prometheus-adapter';
+
+describe('failures', () => {
+  it('fails in metric when the metrics adapter is down, with the APIService status in the diagnostics', async () => {
+    await stopComponent(bed, ADAPTER);
+    try {
+      // The adapter stops after preflight saw it Available: the metric stage must catch it.
+      const config = bedConfig(bed, { stages: 'metric,cleanup', timeouts: 'metric=15s' });
+      const c = await runChain(config);
+      const metric = c.record('metric');
+      expect(metric.status, summary(c)).toBe('fail');
+      expect(metric.message).toContain('Expected external metric dcgm_gpu_power_usage listed by /apis/external.metrics.k8s.io/v1beta1');
+      expect(metric.message).toContain('Next:');
+      const api = metric.diagnostics.find((d) => d.title === 'External metrics APIService status');
+      expect(api?.command).toBe('kubectl get apiservice v1beta1.external.metrics.k8s.io -o yaml');
+      expect(api?.output).toMatch(/Available=/);
+      expect(metric.diagnostics.map((d) => d.title)).toContain('External metric dcgm_gpu_power_usage (raw answer)');
+      await expectClean(kube, c);
+    } finally {
+      await startComponent(bed, ADAPTER);
+    }
+  });
+
+  it('fails in provision naming the NodePool GPU limit when it is below the need', async () => {
+    const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '3', 'gpus-per-pod': '1', consolidation: 'skip' }, { gpuLimit: 2 });
+    const c = await runChain(config);
+    const p = c.record('provision');
+    expect(p.status, summary(c)).toBe('fail');
+    expect(p.message).toContain('limit nvidia.com/gpu=2 is below');
+    expect(p.message).toContain('3 GPUs');
+    expect(c.record('schedule').status).toBe('skip');
+    await expectClean(kube, c);
+  });
+
+  it('fails in provision with Karpenter\'s log tail when Karpenter is stopped', async () => {
+    const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', timeouts: 'provision=20s' });
+    const up = await runChain(config, stagesNamed('preflight', 'tools', 'karpenter-build', 'karpenter-install', 'nodepool'));
+    expect(up.records.every((r) => r.status !== 'fail'), summary(up)).toBe(true);
+    const pid = karpenterPidOf(up)!;
+    await stopKarpenterProcess(up.run);
+    expect(alive(pid)).toBe(false);
+    const down = await runChain(config, stagesNamed('workload', 'pending', 'provision', 'schedule'), up.run);
+    const p = down.record('provision');
+    expect(p.status, summary(down)).toBe('fail');
+    expect(p.message).toMatch(/^Expected NodeClaims of NodePool .* Initialized .*Last seen: .*Next: check Karpenter is running/s);
+    const log = p.diagnostics.find((d) => d.title === 'Karpenter log tail (process)');
+    expect(log?.output?.length ?? 0).toBeGreaterThan(0);
+    expect(log?.output).not.toMatch(/could not read/);
+    expect(p.diagnostics.map((d) => d.title)).toEqual(expect.arrayContaining([`NodeClaims of NodePool ${config.nodePool.name}`, 'Scheduling events']));
+    // Karpenter restarted to take its NodePool down, then the usual cleanup.
+    const again = await runChain(config, stagesNamed('karpenter-install', 'cleanup'), down.run);
+    await expectClean(kube, again, pid);
+  });
+});
+
+describe('consolidation disabled (consolidateAfter: Never), 8 GPUs per pod', () => {
+  it('require fails in consolidation; the pod landed on p5.48xlarge', async () => {
+    const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '8', consolidation: 'require', timeouts: 'consolidation=25s' }, { consolidateAfter: 'Never' });
+    const c = await runChain(config);
+    expect(c.record('schedule').status, summary(c)).toBe('pass');
+    const sizing = JSON.parse(evidenceOf(c.record('schedule'), 'Right-sizing')) as { instanceType: string; rightSized: boolean }[];
+    expect(sizing).toEqual([expect.objectContaining({ instanceType: 'p5.48xlarge', rightSized: true })]);
+    const cons = c.record('consolidation');
+    expect(cons.status).toBe('fail');
+    expect(cons.message).toMatch(/^Expected NodePool .* back to its baseline of 0 node\(s\) and this run's NodeClaims gone; not seen before the stage timeout\. Last seen: 1 node\(s\) in the pool/);
+    expect(cons.diagnostics.map((d) => d.title)).toEqual(expect.arrayContaining([`NodePool ${config.nodePool.name}`, 'Karpenter log tail (process)']));
+    await expectClean(kube, c);
+  });
+
+  it('warn passes with a warning', async () => {
+    const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '8', consolidation: 'warn', timeouts: 'consolidation=20s' }, { consolidateAfter: 'Never' });
+    const c = await runChain(config);
+    const cons = c.record('consolidation');
+    expect(cons.status, summary(c)).toBe('pass');
+    expect(cons.message).toContain('accepted because consolidation: warn');
+    expect(evidenceOf(cons, 'Warning: pool not back to baseline (consolidation: warn)')).toContain('1 node(s) in the pool');
+    await expectClean(kube, c);
+  });
+});
