@@ -27,7 +27,19 @@ describe('the chain', () => {
   it('passes end to end with the defaults (metric scenario)', async () => {
     const c = await runChain(bedConfig(bed));
     for (const r of c.records) expect(['pass', 'skip'], summary(c)).toContain(r.status);
-    for (const name of ['preflight', 'karpenter-install', 'nodepool', 'metric', 'workload', 'hpa', 'pending', 'provision', 'schedule', 'consolidation', 'cleanup'] as const) {
+    for (const name of [
+      'preflight',
+      'karpenter-install',
+      'nodepool',
+      'metric',
+      'workload',
+      'hpa',
+      'pending',
+      'provision',
+      'schedule',
+      'consolidation',
+      'cleanup',
+    ] as const) {
       expect(c.record(name).status, summary(c)).toBe('pass');
     }
     expect(c.run.outputs.hpaDesiredReplicas).toBe(c.config.maxReplicas);
@@ -44,7 +56,12 @@ describe('the chain', () => {
     expect(evidenceOf(c.record('hpa'), 'HPA scale-out decision')).toContain('ScalingActive=True');
     // Report figures: timeline relative to the HPA decision and the time per stage.
     const t0 = at['metric-first-seen']!;
-    console.log(['timeline (s from metric-first-seen):', ...c.run.timeline.map((t) => `  ${t.event.padEnd(24)} +${((Date.parse(t.at) - t0) / 1000).toFixed(1)}  (${t.source})`)].join('\n'));
+    console.log(
+      [
+        'timeline (s from metric-first-seen):',
+        ...c.run.timeline.map((t) => `  ${t.event.padEnd(24)} +${((Date.parse(t.at) - t0) / 1000).toFixed(1)}  (${t.source})`),
+      ].join('\n'),
+    );
     console.log(['stages:', ...c.records.map((r) => `  ${r.name.padEnd(18)} ${r.status} ${(r.durationMs / 1000).toFixed(1)}s  ${r.message}`)].join('\n'));
     await expectClean(kube, c);
   });

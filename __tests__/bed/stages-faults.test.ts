@@ -57,10 +57,13 @@ describe('failures', () => {
     await expectClean(kube, c);
   });
 
-  it('fails in provision with Karpenter\'s log tail when Karpenter is stopped', async () => {
+  it("fails in provision with Karpenter's log tail when Karpenter is stopped", async () => {
     const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', timeouts: 'provision=20s' });
     const up = await runChain(config, stagesNamed('preflight', 'tools', 'karpenter-build', 'karpenter-install', 'nodepool'));
-    expect(up.records.every((r) => r.status !== 'fail'), summary(up)).toBe(true);
+    expect(
+      up.records.every((r) => r.status !== 'fail'),
+      summary(up),
+    ).toBe(true);
     const pid = karpenterPidOf(up)!;
     await stopKarpenterProcess(up.run);
     expect(alive(pid)).toBe(false);
@@ -80,20 +83,30 @@ describe('failures', () => {
 
 describe('consolidation disabled (consolidateAfter: Never), 8 GPUs per pod', () => {
   it('require fails in consolidation; the pod landed on p5.48xlarge', async () => {
-    const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '8', consolidation: 'require', timeouts: 'consolidation=25s' }, { consolidateAfter: 'Never' });
+    const config = bedConfig(
+      bed,
+      { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '8', consolidation: 'require', timeouts: 'consolidation=25s' },
+      { consolidateAfter: 'Never' },
+    );
     const c = await runChain(config);
     expect(c.record('schedule').status, summary(c)).toBe('pass');
     const sizing = JSON.parse(evidenceOf(c.record('schedule'), 'Right-sizing')) as { instanceType: string; rightSized: boolean }[];
     expect(sizing).toEqual([expect.objectContaining({ instanceType: 'p5.48xlarge', rightSized: true })]);
     const cons = c.record('consolidation');
     expect(cons.status).toBe('fail');
-    expect(cons.message).toMatch(/^Expected NodePool .* back to its baseline of 0 node\(s\) and this run's NodeClaims gone; not seen before the stage timeout\. Last seen: 1 node\(s\) in the pool/);
+    expect(cons.message).toMatch(
+      /^Expected NodePool .* back to its baseline of 0 node\(s\) and this run's NodeClaims gone; not seen before the stage timeout\. Last seen: 1 node\(s\) in the pool/,
+    );
     expect(cons.diagnostics.map((d) => d.title)).toEqual(expect.arrayContaining([`NodePool ${config.nodePool.name}`, 'Karpenter log tail (process)']));
     await expectClean(kube, c);
   });
 
   it('warn passes with a warning', async () => {
-    const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '8', consolidation: 'warn', timeouts: 'consolidation=20s' }, { consolidateAfter: 'Never' });
+    const config = bedConfig(
+      bed,
+      { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '8', consolidation: 'warn', timeouts: 'consolidation=20s' },
+      { consolidateAfter: 'Never' },
+    );
     const c = await runChain(config);
     const cons = c.record('consolidation');
     expect(cons.status, summary(c)).toBe('pass');

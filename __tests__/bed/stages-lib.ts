@@ -97,9 +97,13 @@ export async function expectClean(kube: Kube, c: Chain, karpenterPid = karpenter
   expect(ns.items.map((n) => n.metadata?.name)).toEqual([]);
   const nodes = await kube.core.listNode({ labelSelector: `karpenter.sh/nodepool=${pool}` });
   expect(nodes.items.map((n) => n.metadata?.name)).toEqual([]);
-  const crdPresent = await getJson<{ items: k8s.KubernetesObject[] }>(kube, '/apis/karpenter.sh/v1/nodeclaims', { labelSelector: `karpenter.sh/nodepool=${pool}` }).catch(() => ({ items: [] }));
+  const crdPresent = await getJson<{ items: k8s.KubernetesObject[] }>(kube, '/apis/karpenter.sh/v1/nodeclaims', {
+    labelSelector: `karpenter.sh/nodepool=${pool}`,
+  }).catch(() => ({ items: [] }));
   expect(crdPresent.items.map((n) => n.metadata?.name)).toEqual([]);
-  const pools = await getJson<{ items: k8s.KubernetesObject[] }>(kube, '/apis/karpenter.sh/v1/nodepools', { fieldSelector: `metadata.name=${pool}` }).catch(() => ({ items: [] }));
+  const pools = await getJson<{ items: k8s.KubernetesObject[] }>(kube, '/apis/karpenter.sh/v1/nodepools', { fieldSelector: `metadata.name=${pool}` }).catch(
+    () => ({ items: [] }),
+  );
   expect(pools.items).toHaveLength(0);
   expect(c.run.karpenterPid).toBeUndefined();
   expect(c.run.appliedClusterObjects).toEqual([]);

@@ -10,6 +10,9 @@ import { pluralOf } from '../../src/stages/cleanup.js';
 import { softMarginMs } from '../../src/kube/wait.js';
 import { collectionPath } from '../../src/kube/paths.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered manifests are checked field by field
+type Any = any;
+
 const templates = {
   deployment: parse(readFileSync('manifests/workload/deployment.yaml', 'utf8')),
   hpa: parse(readFileSync('manifests/workload/hpa.yaml', 'utf8')),
@@ -38,14 +41,16 @@ describe('permissions per stage and mode', () => {
     expect(perms.some((p) => p.resource === 'nodepools')).toBe(false);
     expect(needsExternalMetrics(config)).toBe(false);
   });
-  it('adds Helm\'s objects only in the Helm modes', () => {
+  it("adds Helm's objects only in the Helm modes", () => {
     const helm = requiredPermissions(configFrom({ 'run-id': 'r', 'karpenter-mode': 'registry', 'image-repository': 'localhost:5000/karpenter' }), 'ns');
     const proc = requiredPermissions(configFrom({ 'run-id': 'r', 'karpenter-mode': 'process' }), 'ns');
     expect(helm.some((p) => p.resource === 'clusterroles')).toBe(true);
     expect(proc.some((p) => p.resource === 'clusterroles')).toBe(false);
   });
   it('reads like RBAC', () => {
-    expect(describePermission({ verb: 'create', group: 'apps', resource: 'deployments', namespace: 'x', stage: 'workload' })).toBe('create deployments.apps in namespace x [workload]');
+    expect(describePermission({ verb: 'create', group: 'apps', resource: 'deployments', namespace: 'x', stage: 'workload' })).toBe(
+      'create deployments.apps in namespace x [workload]',
+    );
     expect(describePermission({ verb: 'list', group: '', resource: 'nodes', stage: 'preflight' })).toBe('list nodes (cluster-wide) [preflight]');
   });
 });
@@ -73,7 +78,7 @@ describe('workload from the templates', () => {
   it('renders the metric scenario: GPU request=limit, tolerations, pool selector, hardening, HPA', () => {
     const config = configFrom({ 'run-id': 'r1', 'gpus-per-pod': '2', 'metric-target': '500m', 'min-replicas': '1', 'max-replicas': '3' });
     const run = newRunState(config);
-    const [ns, d, h] = renderWorkload(templates, config, run) as any[];
+    const [ns, d, h] = renderWorkload(templates, config, run) as Any[];
     expect(ns.metadata).toEqual({ name: run.namespace, labels: { [run.runLabel.key]: 'r1' } });
     expect(d.metadata.namespace).toBe(run.namespace);
     expect(d.metadata.labels[run.runLabel.key]).toBe('r1');
@@ -83,19 +88,21 @@ describe('workload from the templates', () => {
     expect(c.resources.requests['nvidia.com/gpu']).toBe('2');
     expect(c.resources.limits['nvidia.com/gpu']).toBe('2');
     expect(pod.nodeSelector).toEqual({ 'karpenter.sh/nodepool': config.nodePool.name });
-    expect(pod.tolerations.map((t: any) => t.key)).toEqual(['nvidia.com/gpu', 'kwok.x-k8s.io/node']);
+    expect(pod.tolerations.map((t: Any) => t.key)).toEqual(['nvidia.com/gpu', 'kwok.x-k8s.io/node']);
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
     expect(d.spec.template.metadata.labels).toMatchObject(d.spec.selector.matchLabels);
     expect(h.apiVersion).toBe('autoscaling/v2');
     expect(h.spec).toMatchObject({ minReplicas: 1, maxReplicas: 3, scaleTargetRef: { kind: 'Deployment', name: d.metadata.name } });
-    expect(h.spec.metrics).toEqual([{ type: 'External', external: { metric: { name: 'dcgm_gpu_power_usage' }, target: { type: 'AverageValue', averageValue: '500m' } } }]);
+    expect(h.spec.metrics).toEqual([
+      { type: 'External', external: { metric: { name: 'dcgm_gpu_power_usage' }, target: { type: 'AverageValue', averageValue: '500m' } } },
+    ]);
     // the templates themselves are untouched
     expect(templates.deployment.spec.template.spec.nodeSelector).toEqual({});
   });
   it('renders the pending-pods scenario: no HPA, straight to max', () => {
     const config = configFrom({ 'run-id': 'r1', scenario: 'pending-pods', 'max-replicas': '5' });
-    const objs = renderWorkload(templates, config, newRunState(config)) as any[];
+    const objs = renderWorkload(templates, config, newRunState(config)) as Any[];
     expect(objs.map((o) => o.kind)).toEqual(['Namespace', 'Deployment']);
     expect(objs[1].spec.replicas).toBe(5);
     expect(initialReplicas(config)).toBe(5);
@@ -116,7 +123,7 @@ describe('small helpers', () => {
     expect(collectionPath('karpenter.sh/v1', 'nodepools')).toBe('/apis/karpenter.sh/v1/nodepools');
     expect(collectionPath('apps/v1', 'deployments', 'x')).toBe('/apis/apps/v1/namespaces/x/deployments');
   });
-  it('ends stage waits before the runner\'s hard timeout', () => {
+  it("ends stage waits before the runner's hard timeout", () => {
     expect(softMarginMs(20_000)).toBe(1000);
     expect(softMarginMs(120_000)).toBe(6000);
     expect(softMarginMs(3_600_000)).toBe(10_000);

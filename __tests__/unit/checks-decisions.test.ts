@@ -3,11 +3,26 @@ import type * as k8s from '@kubernetes/client-node';
 import { parseQuantity, gpusIn } from '../../src/checks/quantity.js';
 import { evaluateHpa, hpaMetricValue } from '../../src/checks/hpa.js';
 import { firstUnschedulable, isUnschedulable, summarizeSchedule } from '../../src/checks/pods.js';
-import { claimStage, consolidationState, evaluateClaims, extremeTime, isRunNodeClaim, conditionTime, staleObjects, type NodeClaim } from '../../src/checks/capacity.js';
+import {
+  claimStage,
+  consolidationState,
+  evaluateClaims,
+  extremeTime,
+  isRunNodeClaim,
+  conditionTime,
+  staleObjects,
+  type NodeClaim,
+} from '../../src/checks/capacity.js';
 import { metricListed, metricValue } from '../../src/checks/metric.js';
 import { formatConditions, iso } from '../../src/checks/conditions.js';
 
-const cond = (type: string, status: string, lastTransitionTime = '2026-01-01T00:00:00Z', reason?: string, message?: string) => ({ type, status, lastTransitionTime, reason, message });
+const cond = (type: string, status: string, lastTransitionTime = '2026-01-01T00:00:00Z', reason?: string, message?: string) => ({
+  type,
+  status,
+  lastTransitionTime,
+  reason,
+  message,
+});
 
 describe('quantities', () => {
   it('parses decimal and binary suffixes', () => {
@@ -71,7 +86,11 @@ describe('pods', () => {
     expect(isUnschedulable(pod('c', { conds: [cond('PodScheduled', 'True')] }))).toBe(false);
   });
   it('finds the earliest Unschedulable pod and counts them, ignoring deleted ones', () => {
-    const f = firstUnschedulable([unsched('late', '2026-01-01T00:00:09Z'), unsched('early', '2026-01-01T00:00:02Z'), { ...unsched('gone', '2026-01-01T00:00:01Z'), metadata: { name: 'gone', deletionTimestamp: new Date() } } as k8s.V1Pod]);
+    const f = firstUnschedulable([
+      unsched('late', '2026-01-01T00:00:09Z'),
+      unsched('early', '2026-01-01T00:00:02Z'),
+      { ...unsched('gone', '2026-01-01T00:00:01Z'), metadata: { name: 'gone', deletionTimestamp: new Date() } } as k8s.V1Pod,
+    ]);
     expect(f).toMatchObject({ pod: 'early', at: '2026-01-01T00:00:02.000Z', count: 2 });
     expect(firstUnschedulable([])).toBeUndefined();
   });
@@ -94,12 +113,18 @@ describe('pods', () => {
 
 describe('capacity', () => {
   const run = { key: 'gpu-autoscaling-conformance/run-id', value: 'r1' };
-  const claim = (name: string, labels: Record<string, string>, conds: ReturnType<typeof cond>[] = [], extra: Partial<NodeClaim['status']> = {}, created = '2026-01-01T00:00:10Z'): NodeClaim => ({
+  const claim = (
+    name: string,
+    labels: Record<string, string>,
+    conds: ReturnType<typeof cond>[] = [],
+    extra: Partial<NodeClaim['status']> = {},
+    created = '2026-01-01T00:00:10Z',
+  ): NodeClaim => ({
     metadata: { name, labels, creationTimestamp: created as unknown as Date },
     status: { conditions: conds, ...extra },
   });
   const id = { pool: 'gpu', runLabel: run, since: '2026-01-01T00:00:05Z' };
-  it('tells this run\'s NodeClaims apart', () => {
+  it("tells this run's NodeClaims apart", () => {
     expect(isRunNodeClaim(claim('a', { 'karpenter.sh/nodepool': 'gpu', [run.key]: 'r1' }), id)).toBe(true);
     expect(isRunNodeClaim(claim('b', { 'karpenter.sh/nodepool': 'gpu', [run.key]: 'r0' }), id)).toBe(false);
     expect(isRunNodeClaim(claim('c', { 'karpenter.sh/nodepool': 'other', [run.key]: 'r1' }), id)).toBe(false);
@@ -123,10 +148,27 @@ describe('capacity', () => {
     expect(evaluateClaims([], 0, 5).ok).toBe(false);
   });
   it('picks earliest/latest times for the timeline', () => {
-    const cs = [claim('a', {}, [cond('Launched', 'True', '2026-01-01T00:00:20Z')]), claim('b', {}, [cond('Launched', 'True', '2026-01-01T00:00:30Z')], {}, '2026-01-01T00:00:05Z')];
+    const cs = [
+      claim('a', {}, [cond('Launched', 'True', '2026-01-01T00:00:20Z')]),
+      claim('b', {}, [cond('Launched', 'True', '2026-01-01T00:00:30Z')], {}, '2026-01-01T00:00:05Z'),
+    ];
     expect(extremeTime(cs, conditionTime('Launched'), (c) => c.metadata!.name!, 'max')).toEqual({ at: '2026-01-01T00:00:30.000Z', name: 'b' });
-    expect(extremeTime(cs, (c) => c.metadata?.creationTimestamp, (c) => c.metadata!.name!, 'min')).toEqual({ at: '2026-01-01T00:00:05.000Z', name: 'b' });
-    expect(extremeTime([], () => undefined, () => '', 'min')).toBeUndefined();
+    expect(
+      extremeTime(
+        cs,
+        (c) => c.metadata?.creationTimestamp,
+        (c) => c.metadata!.name!,
+        'min',
+      ),
+    ).toEqual({ at: '2026-01-01T00:00:05.000Z', name: 'b' });
+    expect(
+      extremeTime(
+        [],
+        () => undefined,
+        () => '',
+        'min',
+      ),
+    ).toBeUndefined();
   });
   it('consolidation holds at baseline with no claims left', () => {
     expect(consolidationState(0, 0, 0).ok).toBe(true);
@@ -134,7 +176,11 @@ describe('capacity', () => {
     expect(consolidationState(2, 2, 1).ok).toBe(false);
   });
   it('finds leftovers of other runs', () => {
-    const objs = [{ metadata: { name: 'a', labels: { [run.key]: 'r0' } } }, { metadata: { name: 'b', labels: { [run.key]: 'r1' } } }, { metadata: { name: 'c' } }];
+    const objs = [
+      { metadata: { name: 'a', labels: { [run.key]: 'r0' } } },
+      { metadata: { name: 'b', labels: { [run.key]: 'r1' } } },
+      { metadata: { name: 'c' } },
+    ];
     expect(staleObjects(objs, run).map((o) => o.metadata?.name)).toEqual(['a']);
   });
 });
@@ -147,13 +193,22 @@ describe('external metric answers', () => {
   });
   it('reads values and the newest timestamp', () => {
     expect(metricValue({ items: [] })).toBeUndefined();
-    expect(metricValue({ items: [{ value: '300', timestamp: '2026-01-01T00:00:01Z' }, { value: '500m', timestamp: '2026-01-01T00:00:02Z' }] })).toEqual({ value: '300, 500m', total: 300.5, series: 2, timestamp: '2026-01-01T00:00:02Z' });
+    expect(
+      metricValue({
+        items: [
+          { value: '300', timestamp: '2026-01-01T00:00:01Z' },
+          { value: '500m', timestamp: '2026-01-01T00:00:02Z' },
+        ],
+      }),
+    ).toEqual({ value: '300, 500m', total: 300.5, series: 2, timestamp: '2026-01-01T00:00:02Z' });
   });
 });
 
 describe('conditions', () => {
   it('formats conditions and times', () => {
-    expect(formatConditions({ status: { conditions: [cond('Ready', 'True', '2026-01-01T00:00:00Z', 'KubeletReady', 'ok')] } })).toBe('Ready=True (KubeletReady: ok) since 2026-01-01T00:00:00.000Z');
+    expect(formatConditions({ status: { conditions: [cond('Ready', 'True', '2026-01-01T00:00:00Z', 'KubeletReady', 'ok')] } })).toBe(
+      'Ready=True (KubeletReady: ok) since 2026-01-01T00:00:00.000Z',
+    );
     expect(formatConditions({})).toBe('(no conditions)');
     expect(iso(new Date('2026-01-01T00:00:00Z'))).toBe('2026-01-01T00:00:00.000Z');
   });

@@ -41,7 +41,8 @@ describe('watch bookkeeping', () => {
 
 describe('events', () => {
   it('prints events like kubectl, oldest first', () => {
-    const ev = (reason: string, t: string, count = 1) => ({ reason, type: 'Warning', message: 'm', count, lastTimestamp: new Date(t), involvedObject: { kind: 'Pod', name: 'p' } }) as unknown as k8s.CoreV1Event;
+    const ev = (reason: string, t: string, count = 1) =>
+      ({ reason, type: 'Warning', message: 'm', count, lastTimestamp: new Date(t), involvedObject: { kind: 'Pod', name: 'p' } }) as unknown as k8s.CoreV1Event;
     expect(formatEvents([ev('B', '2026-01-01T00:00:02Z', 3), ev('A', '2026-01-01T00:00:01Z')])).toBe(
       '2026-01-01T00:00:01.000Z  Warning  A  Pod/p  m\n2026-01-01T00:00:02.000Z  Warning  B  Pod/p  (x3) m',
     );

@@ -71,7 +71,10 @@ export function evaluateClaims(claims: NodeClaim[], neededGpus: number, baseline
   const claimGpus = initialized.reduce((s, c) => s + gpusIn(c.status?.allocatable ?? c.status?.capacity), 0);
   const byStage: Record<string, number> = {};
   for (const c of live) byStage[claimStage(c)] = (byStage[claimStage(c)] ?? 0) + 1;
-  const stages = Object.entries(byStage).map(([s, n]) => `${n} ${s}`).join(', ') || 'none';
+  const stages =
+    Object.entries(byStage)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(', ') || 'none';
   const ok = live.length > 0 && initialized.length === live.length && claimGpus + baselineGpus >= neededGpus;
   return {
     ok,
@@ -87,7 +90,12 @@ export function evaluateClaims(claims: NodeClaim[], neededGpus: number, baseline
 export const neededGpus = (replicas: number, gpusPerPod: number): number => replicas * gpusPerPod;
 
 /** The earliest or latest time among objects, with the object's name (for timeline marks). Pure. */
-export function extremeTime<T>(objs: T[], get: (o: T) => string | Date | undefined, name: (o: T) => string, which: 'min' | 'max'): { at: string; name: string } | undefined {
+export function extremeTime<T>(
+  objs: T[],
+  get: (o: T) => string | Date | undefined,
+  name: (o: T) => string,
+  which: 'min' | 'max',
+): { at: string; name: string } | undefined {
   let best: { at: string; name: string } | undefined;
   for (const o of objs) {
     const at = iso(get(o));

@@ -30,6 +30,9 @@ export function formatConditions(obj: WithConditions | undefined): string {
   const cs = obj?.status?.conditions ?? [];
   if (cs.length === 0) return '(no conditions)';
   return cs
-    .map((c) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}${c.lastTransitionTime ? ` since ${iso(c.lastTransitionTime)}` : ''}`)
+    .map(
+      (c) =>
+        `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}${c.lastTransitionTime ? ` since ${iso(c.lastTransitionTime)}` : ''}`,
+    )
     .join('\n');
 }

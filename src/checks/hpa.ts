@@ -31,7 +31,8 @@ export function evaluateHpa(hpa: k8s.V2HorizontalPodAutoscaler, minReplicas: num
   const missing: string[] = [];
   const active = condition(c, 'ScalingActive');
   const able = condition(c, 'AbleToScale');
-  if (active?.status !== 'True') missing.push(`ScalingActive=${active?.status ?? 'absent'}${active?.reason ? ` (${active.reason}: ${active.message ?? ''})` : ''}`);
+  if (active?.status !== 'True')
+    missing.push(`ScalingActive=${active?.status ?? 'absent'}${active?.reason ? ` (${active.reason}: ${active.message ?? ''})` : ''}`);
   if (able?.status !== 'True') missing.push(`AbleToScale=${able?.status ?? 'absent'}${able?.reason ? ` (${able.reason})` : ''}`);
   if (!(desired > minReplicas)) missing.push(`desiredReplicas ${desired} not above minReplicas ${minReplicas}`);
   const metricValue = hpaMetricValue(hpa, metricName);

@@ -15,6 +15,10 @@ export function metricValue(list: ExternalMetricValueList | undefined): { value:
   const items = list?.items ?? [];
   if (items.length === 0) return undefined;
   const total = items.reduce((s, i) => s + (parseQuantity(i.value) ?? 0), 0);
-  const timestamp = items.map((i) => i.timestamp).filter((t): t is string => !!t).sort().at(-1);
+  const timestamp = items
+    .map((i) => i.timestamp)
+    .filter((t): t is string => !!t)
+    .sort()
+    .at(-1);
   return { value: items.map((i) => i.value).join(', '), total, series: items.length, timestamp };
 }

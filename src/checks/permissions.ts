@@ -21,10 +21,24 @@ const KWOK = 'karpenter.kwok.sh';
 function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespaced: Rule[] } {
   switch (stage) {
     case 'preflight':
-      return { cluster: [['get,list', '', 'nodes'], ['list', '', 'namespaces'], ['list', KARPENTER, 'nodeclaims']], namespaced: [] };
+      return {
+        cluster: [
+          ['get,list', '', 'nodes'],
+          ['list', '', 'namespaces'],
+          ['list', KARPENTER, 'nodeclaims'],
+        ],
+        namespaced: [],
+      };
     case 'karpenter-install': {
       const cluster: Rule[] = [['get,create,patch', 'apiextensions.k8s.io', 'customresourcedefinitions']];
-      if (config.karpenterMode === 'existing') return { cluster: [['get,list', 'apps', 'deployments'], ['get', 'apiextensions.k8s.io', 'customresourcedefinitions']], namespaced: [] };
+      if (config.karpenterMode === 'existing')
+        return {
+          cluster: [
+            ['get,list', 'apps', 'deployments'],
+            ['get', 'apiextensions.k8s.io', 'customresourcedefinitions'],
+          ],
+          namespaced: [],
+        };
       if (config.karpenterMode === 'kind' || config.karpenterMode === 'registry') {
         // Helm installs the chart's RBAC, workloads and release secrets.
         cluster.push(
@@ -43,7 +57,13 @@ function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespac
       return { cluster, namespaced: [] };
     }
     case 'nodepool':
-      return { cluster: [['get,create,patch,delete', KARPENTER, 'nodepools'], ['get,create,patch,delete', KWOK, 'kwoknodeclasses']], namespaced: [] };
+      return {
+        cluster: [
+          ['get,create,patch,delete', KARPENTER, 'nodepools'],
+          ['get,create,patch,delete', KWOK, 'kwoknodeclasses'],
+        ],
+        namespaced: [],
+      };
     case 'metric':
       return { cluster: [['get', 'apiregistration.k8s.io', 'apiservices']], namespaced: [['get', 'external.metrics.k8s.io', config.metricName]] };
     case 'workload':
@@ -55,21 +75,49 @@ function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespac
         ],
       };
     case 'hpa':
-      return { cluster: [], namespaced: [['get,list,watch', 'autoscaling', 'horizontalpodautoscalers'], ['list', '', 'events']] };
+      return {
+        cluster: [],
+        namespaced: [
+          ['get,list,watch', 'autoscaling', 'horizontalpodautoscalers'],
+          ['list', '', 'events'],
+        ],
+      };
     case 'pending':
-      return { cluster: [], namespaced: [['list,watch', '', 'pods'], ['list', '', 'events']] };
+      return {
+        cluster: [],
+        namespaced: [
+          ['list,watch', '', 'pods'],
+          ['list', '', 'events'],
+        ],
+      };
     case 'provision':
-      return { cluster: [['list,watch', KARPENTER, 'nodeclaims'], ['list,watch', '', 'nodes'], ['get', KARPENTER, 'nodepools']], namespaced: [] };
+      return {
+        cluster: [
+          ['list,watch', KARPENTER, 'nodeclaims'],
+          ['list,watch', '', 'nodes'],
+          ['get', KARPENTER, 'nodepools'],
+        ],
+        namespaced: [],
+      };
     case 'schedule':
       return { cluster: [['list,watch', '', 'nodes']], namespaced: [['list,watch', '', 'pods']] };
     case 'consolidation':
       return {
-        cluster: [['list,watch', KARPENTER, 'nodeclaims'], ['list,watch', '', 'nodes']],
-        namespaced: [['delete', 'apps', 'deployments'], ['delete', 'autoscaling', 'horizontalpodautoscalers']],
+        cluster: [
+          ['list,watch', KARPENTER, 'nodeclaims'],
+          ['list,watch', '', 'nodes'],
+        ],
+        namespaced: [
+          ['delete', 'apps', 'deployments'],
+          ['delete', 'autoscaling', 'horizontalpodautoscalers'],
+        ],
       };
     case 'cleanup':
       return {
-        cluster: [['delete,list,watch', '', 'namespaces'], ['delete,list,watch', KARPENTER, 'nodeclaims']],
+        cluster: [
+          ['delete,list,watch', '', 'namespaces'],
+          ['delete,list,watch', KARPENTER, 'nodeclaims'],
+        ],
         namespaced: [],
       };
     default:
@@ -83,7 +131,10 @@ export function requiredPermissions(config: Config, namespace: string): Permissi
   const out: Permission[] = [];
   for (const stage of config.stages) {
     const { cluster, namespaced } = rulesFor(stage, config);
-    for (const [rules, ns] of [[cluster, undefined], [namespaced, namespace]] as const) {
+    for (const [rules, ns] of [
+      [cluster, undefined],
+      [namespaced, namespace],
+    ] as const) {
       for (const [verbs, group, resource, subresource] of rules) {
         for (const verb of verbs.split(',')) {
           const key = [verb, group, resource, subresource ?? '', ns ?? ''].join('|');

@@ -15,7 +15,11 @@ export const initialReplicas = (config: Config): number => (config.scenario === 
  * run's name, labels, GPU request = limit, NodePool nodeSelector and metric target. Pure: the
  * templates are deep-copied, never changed.
  */
-export function renderWorkload(templates: { deployment: Obj; hpa: Obj }, config: Config, run: Pick<RunState, 'namespace' | 'runLabel'>): k8s.KubernetesObject[] {
+export function renderWorkload(
+  templates: { deployment: Obj; hpa: Obj },
+  config: Config,
+  run: Pick<RunState, 'namespace' | 'runLabel'>,
+): k8s.KubernetesObject[] {
   const labels = { [run.runLabel.key]: run.runLabel.value };
   const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: run.namespace, labels } };
   const d = structuredClone(templates.deployment);
@@ -26,7 +30,11 @@ export function renderWorkload(templates: { deployment: Obj; hpa: Obj }, config:
   pod.nodeSelector = { ...pod.nodeSelector, [NODEPOOL_LABEL]: config.nodePool.name };
   for (const c of pod.containers) {
     const gpus = String(config.gpusPerPod);
-    c.resources = { ...c.resources, requests: { ...c.resources?.requests, 'nvidia.com/gpu': gpus }, limits: { ...c.resources?.limits, 'nvidia.com/gpu': gpus } };
+    c.resources = {
+      ...c.resources,
+      requests: { ...c.resources?.requests, 'nvidia.com/gpu': gpus },
+      limits: { ...c.resources?.limits, 'nvidia.com/gpu': gpus },
+    };
   }
   const out: k8s.KubernetesObject[] = [ns, d];
   if (config.scenario === 'metric') {
@@ -35,7 +43,9 @@ export function renderWorkload(templates: { deployment: Obj; hpa: Obj }, config:
     h.spec.scaleTargetRef = { ...h.spec.scaleTargetRef, name: WORKLOAD_NAME };
     h.spec.minReplicas = config.minReplicas;
     h.spec.maxReplicas = config.maxReplicas;
-    h.spec.metrics = [{ type: 'External', external: { metric: { name: config.metricName }, target: { type: 'AverageValue', averageValue: config.metricTarget } } }];
+    h.spec.metrics = [
+      { type: 'External', external: { metric: { name: config.metricName }, target: { type: 'AverageValue', averageValue: config.metricTarget } } },
+    ];
     out.push(h);
   }
   return out;

@@ -11,7 +11,10 @@ export function formatEvents(events: k8s.CoreV1Event[]): string {
   if (events.length === 0) return '(no events)';
   return [...events]
     .sort((a, b) => eventTime(a).localeCompare(eventTime(b)))
-    .map((e) => `${eventTime(e)}  ${e.type ?? ''}  ${e.reason ?? ''}  ${e.involvedObject?.kind}/${e.involvedObject?.name}  ${e.count && e.count > 1 ? `(x${e.count}) ` : ''}${e.message ?? ''}`)
+    .map(
+      (e) =>
+        `${eventTime(e)}  ${e.type ?? ''}  ${e.reason ?? ''}  ${e.involvedObject?.kind}/${e.involvedObject?.name}  ${e.count && e.count > 1 ? `(x${e.count}) ` : ''}${e.message ?? ''}`,
+    )
     .join('\n');
 }
 

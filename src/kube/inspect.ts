@@ -35,7 +35,8 @@ export const rawGetItem = (title: string, kube: Kube, path: string): Promise<Evi
   });
 
 export const externalMetricsDiscovery = (kube: Kube) => rawGetItem('External metrics discovery', kube, EXTERNAL_METRICS);
-export const externalMetricAnswer = (kube: Kube, ns: string, metric: string) => rawGetItem(`External metric ${metric} (raw answer)`, kube, externalMetric(ns, metric));
+export const externalMetricAnswer = (kube: Kube, ns: string, metric: string) =>
+  rawGetItem(`External metric ${metric} (raw answer)`, kube, externalMetric(ns, metric));
 
 export const hpaStatus = (kube: Kube, ns: string, metric: string): Promise<EvidenceItem> =>
   safe('HPA status and conditions', `kubectl describe hpa ${WORKLOAD_NAME} -n ${ns}`, async () =>
@@ -70,7 +71,10 @@ export const poolNodes = (kube: Kube, pool: string): Promise<EvidenceItem> =>
 export function formatNodes(nodes: k8s.V1Node[]): string {
   if (nodes.length === 0) return '(no nodes)';
   return nodes
-    .map((n) => `${n.metadata?.name}  ${isNodeReady(n) ? 'Ready' : 'NotReady'}  ${n.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?'}  gpu=${gpusIn(n.status?.allocatable)}  created=${new Date(n.metadata?.creationTimestamp ?? 0).toISOString()}${n.metadata?.deletionTimestamp ? '  deleting' : ''}`)
+    .map(
+      (n) =>
+        `${n.metadata?.name}  ${isNodeReady(n) ? 'Ready' : 'NotReady'}  ${n.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?'}  gpu=${gpusIn(n.status?.allocatable)}  created=${new Date(n.metadata?.creationTimestamp ?? 0).toISOString()}${n.metadata?.deletionTimestamp ? '  deleting' : ''}`,
+    )
     .join('\n');
 }
 
@@ -79,7 +83,10 @@ export const nodeClaims = (kube: Kube, pool: string): Promise<EvidenceItem> =>
     const list = await getJson<{ items: NodeClaim[] }>(kube, NODECLAIMS, { labelSelector: `${NODEPOOL_LABEL}=${pool}` });
     if (list.items.length === 0) return '(no NodeClaims)';
     return list.items
-      .map((c) => `${c.metadata?.name}  ${claimStage(c)}  type=${c.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?'}  node=${c.status?.nodeName ?? '-'}\n${indent(formatConditions(c as WithConditions))}`)
+      .map(
+        (c) =>
+          `${c.metadata?.name}  ${claimStage(c)}  type=${c.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?'}  node=${c.status?.nodeName ?? '-'}\n${indent(formatConditions(c as WithConditions))}`,
+      )
       .join('\n');
   });
 
@@ -106,4 +113,8 @@ export async function karpenterLogs(kube: Kube, run: RunState, tail: (run: RunSt
   });
 }
 
-const indent = (s: string) => s.split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (s: string) =>
+  s
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');

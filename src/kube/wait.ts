@@ -28,7 +28,11 @@ export async function waitFor<T extends k8s.KubernetesObject, R>(
   }
 }
 
-const reasonOf = (e: WatchAbortedError) => e.message.slice(e.describe.length + 2).split('; last seen')[0]!.replace(/^not reached before /, '');
+const reasonOf = (e: WatchAbortedError) =>
+  e.message
+    .slice(e.describe.length + 2)
+    .split('; last seen')[0]!
+    .replace(/^not reached before /, '');
 
 /**
  * For APIs that cannot be watched (aggregated discovery, external metrics): re-asks until

@@ -46,8 +46,7 @@ export function abortReasonText(reason: unknown): string {
   return reason === undefined ? 'cancellation' : String(reason);
 }
 
-export const objectKey = (o: k8s.KubernetesObject): string =>
-  o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata?.name}`;
+export const objectKey = (o: k8s.KubernetesObject): string => (o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata?.name}`);
 
 /** Applies one watch event to the local set; returns false for events that carry no object change. */
 export function applyEvent<T extends k8s.KubernetesObject>(items: Map<string, T>, type: string, obj: T): boolean {
@@ -213,8 +212,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
         }
         log(`${opts.describe}: watch connection dropped (${describeError(outcome.error)}); resuming from resourceVersion ${rv}`);
         await delay(reconnectDelayMs(attempt++), abortPromise);
-      }
-      else {
+      } else {
         // The server ended the watch (timeoutSeconds, or a proxy cut it): resume from rv, at once
         // after a served watch, with backoff when it closed without serving anything.
         log(`${opts.describe}: watch ended by the server; resuming from resourceVersion ${rv}`);

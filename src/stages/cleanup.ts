@@ -21,8 +21,18 @@ export function pluralOf(kind: string): string {
 function waitGone(ctx: StageContext, path: string, name: string, what: string): Promise<true> {
   return waitFor<k8s.KubernetesObject, true>(
     ctx,
-    { path, fieldSelector: `metadata.name=${name}`, describe: `${what} gone`, until: (items) => (items.size === 0 ? true : undefined), state: (items) => `${items.size} left${[...items.values()][0]?.metadata?.finalizers?.length ? ` (finalizers ${[...items.values()][0]!.metadata!.finalizers!.join(',')})` : ''}` },
-    { expected: `${what} deleted`, next: `check what holds it (kubectl get ${what.split(' ')[0]!.toLowerCase()} ${name} -o yaml: finalizers) and that Karpenter still runs` },
+    {
+      path,
+      fieldSelector: `metadata.name=${name}`,
+      describe: `${what} gone`,
+      until: (items) => (items.size === 0 ? true : undefined),
+      state: (items) =>
+        `${items.size} left${[...items.values()][0]?.metadata?.finalizers?.length ? ` (finalizers ${[...items.values()][0]!.metadata!.finalizers!.join(',')})` : ''}`,
+    },
+    {
+      expected: `${what} deleted`,
+      next: `check what holds it (kubectl get ${what.split(' ')[0]!.toLowerCase()} ${name} -o yaml: finalizers) and that Karpenter still runs`,
+    },
   );
 }
 
@@ -65,7 +75,12 @@ export const cleanupStage: Stage = {
       for (const c of mine) await rawRequest(kube, `${NODECLAIMS}/${c.metadata!.name}`, { method: 'DELETE' });
       await waitFor<NodeClaim, true>(
         ctx,
-        { path: NODECLAIMS, labelSelector: `${NODEPOOL_LABEL}=${id.pool}`, describe: "this run's NodeClaims gone", until: (items) => ([...items.values()].some((c) => isRunNodeClaim(c, id)) ? undefined : true) },
+        {
+          path: NODECLAIMS,
+          labelSelector: `${NODEPOOL_LABEL}=${id.pool}`,
+          describe: "this run's NodeClaims gone",
+          until: (items) => ([...items.values()].some((c) => isRunNodeClaim(c, id)) ? undefined : true),
+        },
         { expected: `this run's ${mine.length} NodeClaim(s) deleted`, next: 'Karpenter must run to remove their finalizers: check its log' },
       );
       return `${mine.length} NodeClaim(s) deleted`;
@@ -94,9 +109,16 @@ export const cleanupStage: Stage = {
       return n ? `${n} Helm release(s) uninstalled` : undefined;
     });
 
-    ctx.evidence({ title: 'Cleanup', command: `kubectl get namespace ${run.namespace}; kubectl get nodeclaims -l ${run.runLabel.key}=${run.runLabel.value}`, output: [...done, ...problems.map((p) => `FAILED ${p}`)].join('\n') || 'nothing to remove' });
+    ctx.evidence({
+      title: 'Cleanup',
+      command: `kubectl get namespace ${run.namespace}; kubectl get nodeclaims -l ${run.runLabel.key}=${run.runLabel.value}`,
+      output: [...done, ...problems.map((p) => `FAILED ${p}`)].join('\n') || 'nothing to remove',
+    });
     if (problems.length) {
-      throw new StageFailure(`Expected everything this run created to be removed; left behind: ${problems.join('; ')}`, `remove them by hand (kubectl delete namespace ${run.namespace}; kubectl delete nodeclaims -l ${run.runLabel.key}=${run.runLabel.value})`);
+      throw new StageFailure(
+        `Expected everything this run created to be removed; left behind: ${problems.join('; ')}`,
+        `remove them by hand (kubectl delete namespace ${run.namespace}; kubectl delete nodeclaims -l ${run.runLabel.key}=${run.runLabel.value})`,
+      );
     }
     return pass(done.length ? done.join('; ') : 'nothing left to remove');
   },

@@ -15,11 +15,24 @@ async function deleteWorkload(ctx: StageContext): Promise<{ at: string; source: 
   const kube = ctx.kube();
   const ns = ctx.run.namespace;
   await rawRequest(kube, `${hpasIn(ns)}/${WORKLOAD_NAME}`, { method: 'DELETE' });
-  const r = await rawRequest(kube, `/apis/apps/v1/namespaces/${ns}/deployments/${WORKLOAD_NAME}`, { method: 'DELETE', query: { propagationPolicy: 'Foreground' } });
+  const r = await rawRequest(kube, `/apis/apps/v1/namespaces/${ns}/deployments/${WORKLOAD_NAME}`, {
+    method: 'DELETE',
+    query: { propagationPolicy: 'Foreground' },
+  });
   const ts = iso((r.body as k8s.V1Deployment | undefined)?.metadata?.deletionTimestamp);
-  if (r.status >= 300 && r.status !== 404) throw new StageFailure(`Expected to delete Deployment ${WORKLOAD_NAME}; the API answered HTTP ${r.status}: ${r.text.slice(0, 200)}`, 'check the delete permission on deployments in the run namespace');
-  ctx.evidence({ title: 'Workload deleted', command: `kubectl delete deployment,hpa ${WORKLOAD_NAME} -n ${ns} --cascade=foreground`, output: `HTTP ${r.status}; deletionTimestamp ${ts ?? '(gone at once)'}` });
-  return ts ? { at: ts, source: `Deployment ${WORKLOAD_NAME} .metadata.deletionTimestamp` } : { at: new Date().toISOString(), source: 'Deployment delete (request time)' };
+  if (r.status >= 300 && r.status !== 404)
+    throw new StageFailure(
+      `Expected to delete Deployment ${WORKLOAD_NAME}; the API answered HTTP ${r.status}: ${r.text.slice(0, 200)}`,
+      'check the delete permission on deployments in the run namespace',
+    );
+  ctx.evidence({
+    title: 'Workload deleted',
+    command: `kubectl delete deployment,hpa ${WORKLOAD_NAME} -n ${ns} --cascade=foreground`,
+    output: `HTTP ${r.status}; deletionTimestamp ${ts ?? '(gone at once)'}`,
+  });
+  return ts
+    ? { at: ts, source: `Deployment ${WORKLOAD_NAME} .metadata.deletionTimestamp` }
+    : { at: new Date().toISOString(), source: 'Deployment delete (request time)' };
 }
 
 export const consolidationStage: Stage = {
@@ -83,12 +96,22 @@ export const consolidationStage: Stage = {
     } catch (e) {
       if (e instanceof StageFailure && config.consolidation === 'warn') {
         ctx.warning(`consolidation (warn): ${e.message}`);
-        ctx.evidence({ title: 'Warning: pool not back to baseline (consolidation: warn)', command: `kubectl get nodes,nodeclaims -l ${NODEPOOL_LABEL}=${pool}`, output: e.message });
+        ctx.evidence({
+          title: 'Warning: pool not back to baseline (consolidation: warn)',
+          command: `kubectl get nodes,nodeclaims -l ${NODEPOOL_LABEL}=${pool}`,
+          output: e.message,
+        });
         return pass(`not back to baseline (${state()}); accepted because consolidation: warn`);
       }
       throw e;
     }
-    if (lastGone) ctx.mark({ event: 'last-node-gone', at: lastGone.at, source: `${lastGone.name} .metadata.deletionTimestamp (last removed)`, observedAt: lastGone.observedAt });
+    if (lastGone)
+      ctx.mark({
+        event: 'last-node-gone',
+        at: lastGone.at,
+        source: `${lastGone.name} .metadata.deletionTimestamp (last removed)`,
+        observedAt: lastGone.observedAt,
+      });
     ctx.evidence({ title: 'Pool back to baseline', command: `kubectl get nodes,nodeclaims -l ${NODEPOOL_LABEL}=${pool}`, output: state() });
     return pass(`NodePool ${pool} back to ${baseline} node(s); this run's NodeClaims gone`);
   },

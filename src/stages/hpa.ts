@@ -13,7 +13,10 @@ export const hpaStage: Stage = {
     const ctx = withSoftDeadline(stageCtx, 'hpa');
     const { config, run } = ctx;
     let last: HpaVerdict | undefined;
-    const { hpa, verdict, receivedAt } = await waitFor<k8s.V2HorizontalPodAutoscaler, { hpa: k8s.V2HorizontalPodAutoscaler; verdict: HpaVerdict; receivedAt: Date }>(
+    const { hpa, verdict, receivedAt } = await waitFor<
+      k8s.V2HorizontalPodAutoscaler,
+      { hpa: k8s.V2HorizontalPodAutoscaler; verdict: HpaVerdict; receivedAt: Date }
+    >(
       ctx,
       {
         path: hpasIn(run.namespace),
@@ -33,7 +36,11 @@ export const hpaStage: Stage = {
       },
     );
     run.outputs.hpaDesiredReplicas = verdict.desiredReplicas;
-    ctx.evidence({ title: 'HPA scale-out decision', command: `kubectl describe hpa ${WORKLOAD_NAME} -n ${run.namespace}`, output: describeHpa(hpa, config.metricName) });
+    ctx.evidence({
+      title: 'HPA scale-out decision',
+      command: `kubectl describe hpa ${WORKLOAD_NAME} -n ${run.namespace}`,
+      output: describeHpa(hpa, config.metricName),
+    });
     ctx.evidence(await eventsItem('HPA events', ctx.kube(), run.namespace, { kind: 'HorizontalPodAutoscaler', name: WORKLOAD_NAME }));
     ctx.mark({
       event: 'hpa-scale-decision',
@@ -41,7 +48,9 @@ export const hpaStage: Stage = {
       source: verdict.lastScaleTime ? `HPA ${WORKLOAD_NAME} .status.lastScaleTime` : 'HPA status (watch receipt time)',
       observedAt: receivedAt.toISOString(),
     });
-    return pass(`HPA read ${config.metricName} = ${verdict.metricValue ?? '?'} (target ${config.metricTarget}): desiredReplicas ${verdict.desiredReplicas} > minReplicas ${config.minReplicas}`);
+    return pass(
+      `HPA read ${config.metricName} = ${verdict.metricValue ?? '?'} (target ${config.metricTarget}): desiredReplicas ${verdict.desiredReplicas} > minReplicas ${config.minReplicas}`,
+    );
   },
   async diagnose(ctx) {
     const kube = ctx.kube();

@@ -19,7 +19,9 @@ export const metricStage: Stage = {
       async () => {
         const r = await rawRequest(kube, EXTERNAL_METRICS, { signal: ctx.signal });
         if (r.status !== 200) return { state: `discovery answered HTTP ${r.status}: ${r.text.slice(0, 200)}` };
-        return metricListed(r.body, config.metricName) ? { result: true, state: 'listed' } : { state: `discovery lists ${((r.body as { resources?: unknown[] }).resources ?? []).length} metric(s), not ${config.metricName}` };
+        return metricListed(r.body, config.metricName)
+          ? { result: true, state: 'listed' }
+          : { state: `discovery lists ${((r.body as { resources?: unknown[] }).resources ?? []).length} metric(s), not ${config.metricName}` };
       },
       { expected: `external metric ${config.metricName} listed by ${EXTERNAL_METRICS}`, next },
     );

@@ -54,7 +54,11 @@ export const pendingStage: Stage = {
       source = `Event FailedScheduling ${first.involvedObject?.name}`;
       detail = `pods already scheduled when observed; FailedScheduling event for ${first.involvedObject?.name}: ${first.message}`;
     }
-    ctx.evidence({ title: 'Unschedulable pods', command: `kubectl get pods -n ${run.namespace} -l ${WORKLOAD_SELECTOR} -o wide`, output: `${detail}\n${formatPods(seen.pods)}` });
+    ctx.evidence({
+      title: 'Unschedulable pods',
+      command: `kubectl get pods -n ${run.namespace} -l ${WORKLOAD_SELECTOR} -o wide`,
+      output: `${detail}\n${formatPods(seen.pods)}`,
+    });
     ctx.evidence(await eventsItem('Scheduling events', ctx.kube(), run.namespace, { reason: 'FailedScheduling' }));
     ctx.mark({ event: 'first-pod-unschedulable', at, source, observedAt: seen.receivedAt.toISOString() });
     return pass(detail);

@@ -33,7 +33,10 @@ async function reachable(ctx: StageContext): Promise<string> {
     ctx.evidence({ title: 'Server version', command: 'kubectl version', output: `Server Version: ${v.gitVersion} (${v.platform})\nServer: ${server}` });
     return v.gitVersion;
   } catch (e) {
-    throw new StageFailure(`Expected the Kubernetes API at ${server} to answer; it did not: ${(e as Error).message}`, 'check the kubeconfig/context inputs, the cluster is running, and the runner can reach it');
+    throw new StageFailure(
+      `Expected the Kubernetes API at ${server} to answer; it did not: ${(e as Error).message}`,
+      'check the kubeconfig/context inputs, the cluster is running, and the runner can reach it',
+    );
   }
 }
 
@@ -85,20 +88,27 @@ export const preflightStage: Stage = {
     if (config.karpenterMode === 'kind') {
       const cp = `${config.clusterName}-control-plane`;
       const nodes = (await kube.core.listNode({ fieldSelector: `metadata.name=${cp}` })).items;
-      if (nodes.length === 0) throw new StageFailure(`Expected the kind cluster ${config.clusterName} (node ${cp}); no such node in the current context`, 'check the cluster-name input and the kubeconfig context (kind get clusters)');
+      if (nodes.length === 0)
+        throw new StageFailure(
+          `Expected the kind cluster ${config.clusterName} (node ${cp}); no such node in the current context`,
+          'check the cluster-name input and the kubeconfig context (kind get clusters)',
+        );
     }
 
     if (needsExternalMetrics(config)) {
       const item = await apiServiceStatus(kube);
       ctx.evidence(item);
-      let available = false;
+      let available: boolean;
       try {
         available = isTrue((await kube.apiregistration.readAPIService({ name: EXTERNAL_METRICS_APISERVICE })) as WithConditions, 'Available');
       } catch {
         available = false;
       }
       if (!available) {
-        throw new StageFailure(`Expected APIService ${EXTERNAL_METRICS_APISERVICE} Available; saw: ${item.output}`, 'check the metrics adapter (prometheus-adapter) is running and its Service reachable, or use scenario: pending-pods');
+        throw new StageFailure(
+          `Expected APIService ${EXTERNAL_METRICS_APISERVICE} Available; saw: ${item.output}`,
+          'check the metrics adapter (prometheus-adapter) is running and its Service reachable, or use scenario: pending-pods',
+        );
       }
     }
 
@@ -106,8 +116,14 @@ export const preflightStage: Stage = {
     const selector = `${NODEPOOL_LABEL}=${config.nodePool.name}`;
     const baseline = (await kube.core.listNode({ labelSelector: selector })).items;
     run.baselineNodes = baseline.length;
-    ctx.evidence({ title: 'Baseline nodes of the NodePool', command: `kubectl get nodes -l ${selector}`, output: baseline.map((n) => n.metadata?.name).join('\n') || '(none)' });
-    return pass(`Kubernetes ${version}; ${perms.length} permissions allowed; baseline ${baseline.length} node(s) in NodePool ${config.nodePool.name}; ${stale}`);
+    ctx.evidence({
+      title: 'Baseline nodes of the NodePool',
+      command: `kubectl get nodes -l ${selector}`,
+      output: baseline.map((n) => n.metadata?.name).join('\n') || '(none)',
+    });
+    return pass(
+      `Kubernetes ${version}; ${perms.length} permissions allowed; baseline ${baseline.length} node(s) in NodePool ${config.nodePool.name}; ${stale}`,
+    );
   },
   async diagnose(ctx) {
     if (needsExternalMetrics(ctx.config)) ctx.diagnostic(await apiServiceStatus(ctx.kube()));

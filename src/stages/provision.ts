@@ -46,7 +46,8 @@ async function gpuLimit(kube: Kube, config: Config): Promise<number | undefined>
   }
 }
 
-const NEXT = 'check Karpenter is running and its log (diagnostics), the NodePool limits and requirements, and that an instance type offers enough nvidia.com/gpu';
+const NEXT =
+  'check Karpenter is running and its log (diagnostics), the NodePool limits and requirements, and that an instance type offers enough nvidia.com/gpu';
 
 export const provisionStage: Stage = {
   name: 'provision',
@@ -68,7 +69,9 @@ export const provisionStage: Stage = {
     const claimNodes = new Set<string>();
     // GPUs in the pool before the run (nodes not made for this run's claims).
     const before = (await kube.core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${pool}` })).items;
-    const ownClaims = (await getJson<{ items: NodeClaim[] }>(kube, NODECLAIMS, { labelSelector: `${NODEPOOL_LABEL}=${pool}` })).items.filter((c) => isRunNodeClaim(c, id));
+    const ownClaims = (await getJson<{ items: NodeClaim[] }>(kube, NODECLAIMS, { labelSelector: `${NODEPOOL_LABEL}=${pool}` })).items.filter((c) =>
+      isRunNodeClaim(c, id),
+    );
     for (const c of ownClaims) if (c.status?.nodeName) claimNodes.add(c.status.nodeName);
     const baselineGpus = before.filter((n) => !claimNodes.has(n.metadata?.name ?? '')).reduce((s, n) => s + gpusIn(n.status?.allocatable), 0);
 
@@ -91,7 +94,11 @@ export const provisionStage: Stage = {
     const name = (c: NodeClaim) => c.metadata?.name ?? '?';
     const created = extremeTime(claims, (c) => c.metadata?.creationTimestamp, name, 'min');
     if (created) ctx.mark({ event: 'nodeclaim-created', at: created.at, source: `NodeClaim ${created.name} .metadata.creationTimestamp (first)` });
-    for (const [event, type] of [['nodeclaim-launched', 'Launched'], ['nodeclaim-registered', 'Registered'], ['nodeclaim-initialized', 'Initialized']] as const) {
+    for (const [event, type] of [
+      ['nodeclaim-launched', 'Launched'],
+      ['nodeclaim-registered', 'Registered'],
+      ['nodeclaim-initialized', 'Initialized'],
+    ] as const) {
       const t = extremeTime(claims, conditionTime(type), name, 'max');
       if (t) ctx.mark({ event, at: t.at, source: `NodeClaim ${t.name} ${type} .lastTransitionTime (last of ${claims.length})` });
     }
@@ -104,7 +111,8 @@ export const provisionStage: Stage = {
         path: NODES,
         labelSelector: `${NODEPOOL_LABEL}=${pool}`,
         describe: `Nodes of NodePool ${pool} Ready with GPUs`,
-        state: (items) => `${items.size} node(s) in the pool (baseline ${baseline}); ${[...wanted].filter((n) => isNodeReady(items.get(n) as k8s.V1Node)).length}/${wanted.size} of this run's nodes Ready`,
+        state: (items) =>
+          `${items.size} node(s) in the pool (baseline ${baseline}); ${[...wanted].filter((n) => isNodeReady(items.get(n) as k8s.V1Node)).length}/${wanted.size} of this run's nodes Ready`,
         until: (items, ev) => {
           const mine = [...wanted].map((n) => items.get(n)).filter((n): n is k8s.V1Node => !!n && isNodeReady(n) && gpusIn(n.status?.allocatable) > 0);
           return mine.length === wanted.size && items.size > baseline ? { nodes: mine, receivedAt: ev?.receivedAt ?? new Date() } : undefined;
@@ -113,7 +121,13 @@ export const provisionStage: Stage = {
       { expected: `${wanted.size} new Node(s) of NodePool ${pool} Ready with nvidia.com/gpu allocatable above the baseline of ${baseline}`, next: NEXT },
     );
     const ready = extremeTime(nodes, conditionTime('Ready'), (n) => n.metadata?.name ?? '?', 'max');
-    if (ready) ctx.mark({ event: 'node-ready', at: ready.at, source: `Node ${ready.name} Ready .lastTransitionTime (last of ${nodes.length})`, observedAt: receivedAt.toISOString() });
+    if (ready)
+      ctx.mark({
+        event: 'node-ready',
+        at: ready.at,
+        source: `Node ${ready.name} Ready .lastTransitionTime (last of ${nodes.length})`,
+        observedAt: receivedAt.toISOString(),
+      });
 
     run.outputs.nodesProvisioned = claims.length;
     const fit = cheapestFit(config.instanceTypes, config.gpusPerPod);
@@ -122,11 +136,30 @@ export const provisionStage: Stage = {
       const price = priceOf(config.instanceTypes.find((t) => t.name === type));
       return { node: n.metadata?.name, instanceType: type, gpus: gpusIn(n.status?.allocatable), price, cheapestForOnePod: fit?.name };
     });
-    ctx.evidence({ title: `NodeClaims of this run`, command: `kubectl get nodeclaims -l ${NODEPOOL_LABEL}=${pool} -o wide`, output: claims.map((c) => `${name(c)}  ${c.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?'}  node=${c.status?.nodeName}  gpu=${gpusIn(c.status?.allocatable ?? c.status?.capacity)}`).join('\n') });
-    ctx.evidence({ title: 'Provisioned GPU nodes', command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -L ${INSTANCE_TYPE_LABEL}`, output: formatNodes(nodes) });
-    ctx.evidence({ title: 'Provisioned instance types and prices', command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -o jsonpath='{..instance-type}'`, output: JSON.stringify(rows, null, 2) });
+    ctx.evidence({
+      title: `NodeClaims of this run`,
+      command: `kubectl get nodeclaims -l ${NODEPOOL_LABEL}=${pool} -o wide`,
+      output: claims
+        .map(
+          (c) =>
+            `${name(c)}  ${c.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?'}  node=${c.status?.nodeName}  gpu=${gpusIn(c.status?.allocatable ?? c.status?.capacity)}`,
+        )
+        .join('\n'),
+    });
+    ctx.evidence({
+      title: 'Provisioned GPU nodes',
+      command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -L ${INSTANCE_TYPE_LABEL}`,
+      output: formatNodes(nodes),
+    });
+    ctx.evidence({
+      title: 'Provisioned instance types and prices',
+      command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -o jsonpath='{..instance-type}'`,
+      output: JSON.stringify(rows, null, 2),
+    });
     const gpus = rows.reduce((s, r) => s + r.gpus, 0);
-    return pass(`${claims.length} NodeClaim(s) Initialized; ${nodes.length} node(s) Ready (${rows.map((r) => r.instanceType).join(', ')}) with ${gpus} GPU(s) for ${needed} needed`);
+    return pass(
+      `${claims.length} NodeClaim(s) Initialized; ${nodes.length} node(s) Ready (${rows.map((r) => r.instanceType).join(', ')}) with ${gpus} GPU(s) for ${needed} needed`,
+    );
   },
   async diagnose(ctx) {
     await provisionDiagnostics(ctx);

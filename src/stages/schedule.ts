@@ -40,22 +40,53 @@ export const scheduleStage: Stage = {
     );
     const nodes = (await kube.core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${pool}` })).items;
     const strict = summarizeSchedule(pods, new Set(nodes.map((n) => n.metadata!.name!)), desired);
-    ctx.evidence({ title: 'Workload pods', command: `kubectl get pods -n ${run.namespace} -l ${WORKLOAD_SELECTOR} -o wide`, output: `${strict.detail}\n${formatPods(pods)}` });
+    ctx.evidence({
+      title: 'Workload pods',
+      command: `kubectl get pods -n ${run.namespace} -l ${WORKLOAD_SELECTOR} -o wide`,
+      output: `${strict.detail}\n${formatPods(pods)}`,
+    });
     if (!strict.ok) {
-      throw new StageFailure(`Expected every replica on a node of NodePool ${pool}; saw ${strict.detail}${strict.elsewhere.length ? `: ${strict.elsewhere.join(', ')}` : ''}`, `check the Deployment's nodeSelector ${NODEPOOL_LABEL}=${pool} and the labels of the nodes`);
+      throw new StageFailure(
+        `Expected every replica on a node of NodePool ${pool}; saw ${strict.detail}${strict.elsewhere.length ? `: ${strict.elsewhere.join(', ')}` : ''}`,
+        `check the Deployment's nodeSelector ${NODEPOOL_LABEL}=${pool} and the labels of the nodes`,
+      );
     }
     run.outputs.podsScheduled = strict.runningOnPool.length;
-    if (strict.lastRunning) ctx.mark({ event: 'last-pod-running', at: strict.lastRunning.at, source: `Pod ${strict.lastRunning.pod} Ready .lastTransitionTime (last of ${strict.runningOnPool.length})`, observedAt: receivedAt.toISOString() });
+    if (strict.lastRunning)
+      ctx.mark({
+        event: 'last-pod-running',
+        at: strict.lastRunning.at,
+        source: `Pod ${strict.lastRunning.pod} Ready .lastTransitionTime (last of ${strict.runningOnPool.length})`,
+        observedAt: receivedAt.toISOString(),
+      });
 
     // Right-sizing: for each node, the cheapest instance type that holds the pods it runs.
     const sizing = nodes
       .filter((n) => strict.perNode[n.metadata!.name!])
-      .map((n) => sizeNode(config.instanceTypes, n.metadata!.name!, n.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?', gpusIn(n.status?.allocatable), strict.perNode[n.metadata!.name!]!, config.gpusPerPod));
-    ctx.evidence({ title: 'Right-sizing', command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -L ${INSTANCE_TYPE_LABEL}`, output: JSON.stringify(sizing, null, 2) });
+      .map((n) =>
+        sizeNode(
+          config.instanceTypes,
+          n.metadata!.name!,
+          n.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?',
+          gpusIn(n.status?.allocatable),
+          strict.perNode[n.metadata!.name!]!,
+          config.gpusPerPod,
+        ),
+      );
+    ctx.evidence({
+      title: 'Right-sizing',
+      command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -L ${INSTANCE_TYPE_LABEL}`,
+      output: JSON.stringify(sizing, null, 2),
+    });
     const oversized = sizing.filter((s) => !s.rightSized);
-    if (oversized.length) ctx.warning(`Karpenter chose a pricier type than needed for ${oversized.map((s) => `${s.node} (${s.instanceType}, cheapest fit ${s.cheapestFit})`).join(', ')}`);
+    if (oversized.length)
+      ctx.warning(
+        `Karpenter chose a pricier type than needed for ${oversized.map((s) => `${s.node} (${s.instanceType}, cheapest fit ${s.cheapestFit})`).join(', ')}`,
+      );
     const types = [...new Set(sizing.map((s) => s.instanceType))].join(', ');
-    return pass(`${strict.runningOnPool.length}/${desired} replicas Running on ${Object.keys(strict.perNode).length} node(s) of NodePool ${pool} (${types}); ${oversized.length ? `${oversized.length} node(s) not right-sized` : 'all right-sized'}`);
+    return pass(
+      `${strict.runningOnPool.length}/${desired} replicas Running on ${Object.keys(strict.perNode).length} node(s) of NodePool ${pool} (${types}); ${oversized.length ? `${oversized.length} node(s) not right-sized` : 'all right-sized'}`,
+    );
   },
   async diagnose(ctx) {
     const kube = ctx.kube();

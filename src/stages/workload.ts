@@ -42,14 +42,25 @@ export const workloadStage: Stage = {
     try {
       templates = readWorkloadTemplates();
     } catch (e) {
-      throw new StageFailure(`Expected the workload templates under manifests/workload of the action; could not read them: ${(e as Error).message}`, 'check the action checkout is complete (GITHUB_ACTION_PATH)');
+      throw new StageFailure(
+        `Expected the workload templates under manifests/workload of the action; could not read them: ${(e as Error).message}`,
+        'check the action checkout is complete (GITHUB_ACTION_PATH)',
+      );
     }
     const objects = renderWorkload(templates, config, run);
     const applied: k8s.KubernetesObject[] = [];
     for (const o of objects) applied.push(await applyObject(kube, o));
     const [ns, deployment, hpa] = applied as Obj[];
-    ctx.evidence({ title: `Namespace ${run.namespace}`, command: `kubectl get namespace ${run.namespace} --show-labels`, output: `created ${new Date(ns!.metadata.creationTimestamp).toISOString()} labels ${JSON.stringify(ns!.metadata.labels)}` });
-    ctx.evidence({ title: `Deployment ${WORKLOAD_NAME}`, command: `kubectl get deployment ${WORKLOAD_NAME} -n ${run.namespace} -o yaml`, output: describeDeployment(deployment!) });
+    ctx.evidence({
+      title: `Namespace ${run.namespace}`,
+      command: `kubectl get namespace ${run.namespace} --show-labels`,
+      output: `created ${new Date(ns!.metadata.creationTimestamp).toISOString()} labels ${JSON.stringify(ns!.metadata.labels)}`,
+    });
+    ctx.evidence({
+      title: `Deployment ${WORKLOAD_NAME}`,
+      command: `kubectl get deployment ${WORKLOAD_NAME} -n ${run.namespace} -o yaml`,
+      output: describeDeployment(deployment!),
+    });
     if (hpa) {
       const m = hpa.spec.metrics[0].external;
       ctx.evidence({
@@ -58,7 +69,10 @@ export const workloadStage: Stage = {
         output: `External metric ${m.metric.name} target AverageValue ${m.target.averageValue}; replicas ${hpa.spec.minReplicas}..${hpa.spec.maxReplicas}`,
       });
     }
-    const how = config.scenario === 'metric' ? `HPA on ${config.metricName} (AverageValue ${config.metricTarget}, ${config.minReplicas}..${config.maxReplicas})` : `scaled straight to ${config.maxReplicas} replicas`;
+    const how =
+      config.scenario === 'metric'
+        ? `HPA on ${config.metricName} (AverageValue ${config.metricTarget}, ${config.minReplicas}..${config.maxReplicas})`
+        : `scaled straight to ${config.maxReplicas} replicas`;
     return pass(`Namespace ${run.namespace}: Deployment ${WORKLOAD_NAME} (${config.gpusPerPod} GPU/pod, NodePool ${config.nodePool.name}), ${how}`);
   },
   async diagnose(ctx) {
