@@ -126,6 +126,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** On Linux, whether the pid still runs the Karpenter binary (elsewhere: assume so). */
+function isKarpenter(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('karpenter-kwok');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync('/proc/self');
+  }
+}
+
 /** SIGTERM to the process group, SIGKILL after 10 s; resolves when the process is gone. */
 async function stopPid(pid: number, child?: ChildProcess): Promise<void> {
   const kill = (sig: NodeJS.Signals) => {
@@ -140,6 +149,7 @@ async function stopPid(pid: number, child?: ChildProcess): Promise<void> {
     }
   };
   if (!alive(pid)) return;
+  if (!child && !isKarpenter(pid)) return; // the pid was reused by another program: not ours to end
   kill('SIGTERM');
   if (child && child.exitCode === null && child.signalCode === null) {
     // Our own child: its exit event says when it is gone.
