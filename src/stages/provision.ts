@@ -76,17 +76,17 @@ export const provisionStage: Stage = {
     const baselineGpus = before.filter((n) => !claimNodes.has(n.metadata?.name ?? '')).reduce((s, n) => s + gpusIn(n.status?.allocatable), 0);
 
     let last: ProvisionVerdict | undefined;
-    const claims = await waitFor<NodeClaim, NodeClaim[]>(
+    const { claims, claimsSeenAt } = await waitFor<NodeClaim, { claims: NodeClaim[]; claimsSeenAt: Date }>(
       ctx,
       {
         path: NODECLAIMS,
         labelSelector: `${NODEPOOL_LABEL}=${pool}`,
         describe: `NodeClaims of NodePool ${pool} Initialized`,
         state: () => last?.detail ?? 'no NodeClaim of this run yet',
-        until: (items) => {
+        until: (items, ev) => {
           const mine = [...items.values()].filter((c) => isRunNodeClaim(c, id));
           last = evaluateClaims(mine, needed, baselineGpus);
-          return last.ok ? mine.filter((c) => !c.metadata?.deletionTimestamp) : undefined;
+          return last.ok ? { claims: mine.filter((c) => !c.metadata?.deletionTimestamp), claimsSeenAt: ev?.receivedAt ?? new Date() } : undefined;
         },
       },
       { expected: `NodeClaims of NodePool ${pool} Launched, Registered and Initialized with ${needed} GPU(s) for ${desired} replica(s)`, next: NEXT },
@@ -100,7 +100,13 @@ export const provisionStage: Stage = {
       ['nodeclaim-initialized', 'Initialized'],
     ] as const) {
       const t = extremeTime(claims, conditionTime(type), name, 'max');
-      if (t) ctx.mark({ event, at: t.at, source: `NodeClaim ${t.name} ${type} .lastTransitionTime (last of ${claims.length})` });
+      if (t)
+        ctx.mark({
+          event,
+          at: t.at,
+          source: `NodeClaim ${t.name} ${type} .lastTransitionTime (last of ${claims.length})`,
+          observedAt: type === 'Initialized' ? claimsSeenAt.toISOString() : undefined,
+        });
     }
 
     const wanted = new Set(claims.map((c) => c.status?.nodeName).filter((n): n is string => !!n));
