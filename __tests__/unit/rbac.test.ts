@@ -124,6 +124,13 @@ describe('manifests/rbac.yaml grants what the preflight requires', () => {
     expect(denied.map((p) => p.resource)).toContain('clusterroles');
   });
 
+  it('existing mode installs nothing: no CRD, Node or NodeClaim creation', () => {
+    const rules = rulesFor('existing');
+    expect(allows(rules, { verb: 'create', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' })).toBe(false);
+    expect(allows(rules, { verb: 'create', group: '', resource: 'nodes' })).toBe(false);
+    expect(allows(rules, { verb: 'create', group: 'karpenter.sh', resource: 'nodeclaims' })).toBe(false);
+  });
+
   it('existing and process modes can read no Secrets and change no RBAC', () => {
     for (const mode of ['existing', 'process'] as const) {
       const rules = rulesFor(mode);
