@@ -1,7 +1,8 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Config } from '../types.js';
+import { countRequest } from './requests.js';
 
-/** The user agent the action's API calls carry, so the apiserver's metrics can tell them apart. */
+/** The user agent every API request of the action carries, so the apiserver's audit log and logs can tell them apart. */
 export const USER_AGENT = 'gpu-autoscaling-conformance';
 
 /** The typed API clients one run uses, made from one KubeConfig. */
@@ -18,9 +19,35 @@ export interface Kube {
   version: k8s.VersionApi;
 }
 
+/**
+ * A KubeConfig whose every request carries USER_AGENT and is counted (src/kube/requests.ts).
+ * Typed clients, watches and raw requests all call applySecurityAuthentication once per request;
+ * typed clients then set the library's own User-Agent in a middleware, so makeApiClient is
+ * replaced by the library's construction with our header instead.
+ */
+class ActionKubeConfig extends k8s.KubeConfig {
+  override async applySecurityAuthentication(ctx: k8s.RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(ctx);
+    ctx.setHeaderParam('User-Agent', USER_AGENT);
+    countRequest(ctx.getHttpMethod(), ctx.getUrl());
+  }
+
+  override makeApiClient<T extends k8s.ApiType>(apiClientType: k8s.ApiConstructor<T>): T {
+    const cluster = this.getCurrentCluster();
+    if (!cluster) throw new Error('No active cluster!');
+    return new apiClientType(
+      k8s.createConfiguration({
+        baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+        authMethods: { default: this },
+        middleware: [k8s.setHeaderMiddleware('User-Agent', USER_AGENT)],
+      }),
+    );
+  }
+}
+
 /** Loads the kubeconfig (file input, else KUBECONFIG / in-cluster / ~/.kube/config) and makes the clients. */
 export function loadKubeConfig(config: Pick<Config, 'kubeconfig' | 'context'>): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+  const kc = new ActionKubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
   if (config.context) kc.setCurrentContext(config.context);
