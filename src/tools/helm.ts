@@ -1,3 +1,5 @@
+import { deleteObject, readObject } from '../kube/apply.js';
+import { connect } from '../kube/client.js';
 import type { Config, RunState } from '../types.js';
 import { run } from './exec.js';
 import type { ImageRef } from './karpenter.js';
@@ -85,8 +87,9 @@ export const KWOK_CHARTS = [
 ] as const;
 
 /**
- * Uninstalls the Helm releases this run installed, newest first. `config` gives the cluster
- * (the post step passes the saved config); without it, helm's own defaults apply.
+ * Uninstalls the Helm releases this run installed, newest first, and the instance-types
+ * ConfigMap that came with Karpenter's (when this run's label is on it). `config` gives the
+ * cluster (the post step passes the saved config); without it, helm's own defaults apply.
  */
 export async function uninstallReleases(
   runState: RunState,
@@ -97,5 +100,11 @@ export async function uninstallReleases(
   for (const release of [...runState.helmReleases].reverse()) {
     await run(helm, helmUninstallArgs(release, config), { signal });
     runState.helmReleases = runState.helmReleases.filter((r) => r !== release);
+    if (release.name === KARPENTER_RELEASE) {
+      const kube = connect(config);
+      const ref = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: INSTANCE_TYPES_CONFIGMAP, namespace: release.namespace } };
+      const cm = await readObject(kube, ref);
+      if (cm?.metadata?.labels?.[runState.runLabel.key] === runState.runLabel.value) await deleteObject(kube, ref);
+    }
   }
 }

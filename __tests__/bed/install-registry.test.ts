@@ -1,0 +1,108 @@
+// Registry mode against the bed: a real ko build of Karpenter's KWOK provider pushed to a
+// loopback registry (base image made locally with crane), then a real Helm install of the
+// module's chart with --wait; KWOK runs the pod on a KWOK node set aside for critical add-ons.
+// The Deployment's image is the digest ko pushed.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configFrom } from '../../src/inputs.js';
+import { deleteObject } from '../../src/kube/apply.js';
+import { connect, type Kube } from '../../src/kube/client.js';
+import { runStages } from '../../src/runner.js';
+import { karpenterBuildStage } from '../../src/stages/karpenter-build.js';
+import { karpenterInstallStage } from '../../src/stages/karpenter-install.js';
+import { toolsStage } from '../../src/stages/tools.js';
+import { HELM, KO } from '../../src/tools/catalog.js';
+import { KARPENTER_NAMESPACE, KARPENTER_RELEASE, uninstallReleases } from '../../src/tools/helm.js';
+import { detectPlatform } from '../../src/tools/platform.js';
+import type { Config, RunState } from '../../src/types.js';
+import { bin, loadBed, type Bed } from '../../testbed/lib/bed.js';
+import { installEnv } from '../support/install-env.js';
+import { startMirror, type Mirror } from '../support/mirror.js';
+import { pushBaseImage, startRegistry, type Registry } from '../support/registry.js';
+
+let bed: Bed;
+let kube: Kube;
+let registry: Registry;
+let mirror: Mirror;
+let config: Config;
+let run: RunState | undefined;
+const node = `gac-addons-${randomBytes(3).toString('hex')}`;
+
+beforeAll(async () => {
+  bed = loadBed();
+  kube = connect({ kubeconfig: bed.kubeconfig });
+  const temp = installEnv();
+  const p = detectPlatform();
+  registry = await startRegistry(bin(bed, 'registry'));
+  process.env.KO_DEFAULTBASEIMAGE = pushBaseImage(bin(bed, 'crane'), registry.host, p.arch);
+  mirror = await startMirror(
+    [
+      { desc: HELM, version: bed.versions.HELM_VERSION!.slice(1), binary: bin(bed, 'helm') },
+      { desc: KO, version: bed.versions.KO_VERSION!.slice(1), binary: bin(bed, 'ko') },
+    ],
+    p,
+  );
+  // ko and helm go into a private tool cache; the Karpenter build record into the shared one
+  // would be keyed by this run's registry port, so it goes to the private cache too.
+  process.env.RUNNER_TOOL_CACHE = mkdtempSync(join(tmpdir(), 'gac-tc-reg-'));
+  config = configFrom({
+    kubeconfig: bed.kubeconfig,
+    'karpenter-mode': 'registry',
+    'image-repository': `${registry.host}/karpenter`,
+    'kwok-install': 'skip',
+    'tools-mirror': mirror.url,
+    'helm-version': bed.versions.HELM_VERSION!,
+    'ko-version': bed.versions.KO_VERSION!,
+    'run-id': `reg-${randomBytes(3).toString('hex')}`,
+    'evidence-dir': join(temp, 'evidence'),
+    stages: 'tools,karpenter-build,karpenter-install',
+    timeouts: 'karpenter-build=25m,karpenter-install=5m',
+  });
+  // A KWOK node only critical add-ons tolerate (the chart tolerates CriticalAddonsOnly).
+  await kube.core.createNode({
+    body: {
+      metadata: {
+        name: node,
+        annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        labels: { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': p.arch, 'kubernetes.io/hostname': node, type: 'kwok', [`gpu-autoscaling-conformance/run-id`]: config.runId },
+      },
+      spec: { taints: [{ key: 'CriticalAddonsOnly', value: 'true', effect: 'NoSchedule' }] },
+      status: { allocatable: { cpu: '8', memory: '32Gi', pods: '110' }, capacity: { cpu: '8', memory: '32Gi', pods: '110' } },
+    },
+  });
+});
+
+afterAll(async () => {
+  if (run) {
+    await uninstallReleases(run, config);
+    for (const o of [...run.appliedClusterObjects].reverse()) await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } });
+  }
+  if (kube) await deleteObject(kube, { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+  await mirror?.close();
+  await registry?.stop();
+});
+
+describe('karpenter-mode registry', () => {
+  it('ko pushes to the registry, Helm installs the chart with --wait, the Deployment runs the pushed digest', async () => {
+    const result = await runStages([toolsStage, karpenterBuildStage, karpenterInstallStage], config);
+    run = result.run;
+    for (const r of result.records) console.log(`[figures] registry: ${r.name} ${r.status} ${r.durationMs} ms: ${r.message}`);
+    expect(result.records.map((r) => `${r.name}:${r.status}`)).toEqual(['tools:pass', 'karpenter-build:pass', 'karpenter-install:pass']);
+    const image = run.versions['karpenter-image']!;
+    expect(image).toMatch(new RegExp(`^${registry.host}/karpenter/kwok(:[\\w.-]+)?@sha256:[0-9a-f]{64}$`));
+    const digest = image.split('@')[1]!;
+    // The registry holds that manifest.
+    const head = await fetch(`http://${registry.host}/v2/karpenter/kwok/manifests/${digest}`, { method: 'HEAD', headers: { Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json' } });
+    expect(head.status).toBe(200);
+    const dep = await kube.apps.readNamespacedDeployment({ name: KARPENTER_RELEASE, namespace: KARPENTER_NAMESPACE });
+    expect(dep.spec?.template.spec?.containers[0]?.image).toBe(`${registry.host}/karpenter/kwok:latest@${digest}`);
+    expect(dep.spec?.template.spec?.containers[0]?.imagePullPolicy).toBe('IfNotPresent');
+    expect(dep.status?.readyReplicas).toBe(1);
+    const pods = await kube.core.listNamespacedPod({ namespace: KARPENTER_NAMESPACE, labelSelector: 'app.kubernetes.io/name=karpenter' });
+    expect(pods.items.map((p) => `${p.spec?.nodeName}:${p.status?.phase}`)).toEqual([`${node}:Running`]);
+    expect(run.helmReleases).toEqual([{ namespace: KARPENTER_NAMESPACE, name: KARPENTER_RELEASE }]);
+  });
+});
