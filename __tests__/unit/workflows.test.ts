@@ -75,6 +75,16 @@ describe('workflows and examples that use this action', () => {
     );
   });
 
+  it('third-party actions are pinned to a major tag (vN), local ones by path', () => {
+    const loose = files.flatMap((file) =>
+      [...fs.readFileSync(path.join(root, file), 'utf8').matchAll(/^\s*(?:-\s*)?uses:\s*(\S+)/gm)]
+        .map((m) => m[1]!)
+        .filter((u) => !u.startsWith('./') && !/^[\w.-]+\/[\w./-]+@v\d+$/.test(u))
+        .map((u) => `${file}: ${u}`),
+    );
+    expect(loose).toEqual([]);
+  });
+
   for (const file of files) {
     const text = fs.readFileSync(path.join(root, file), 'utf8');
     const workflow = parse(text) as { jobs: Record<string, Job> };
