@@ -9,14 +9,7 @@ import { checkInstanceTypesFile, checkNodePoolFile } from './manifests.js';
 import * as p from './parse.js';
 import type { Parsed } from './parse.js';
 import { runnerTemp, shipped } from './paths.js';
-import {
-  CONSOLIDATION_POLICIES,
-  KARPENTER_MODES,
-  SCENARIOS,
-  STAGE_NAMES,
-  type Config,
-  type StageName,
-} from './types.js';
+import { CONSOLIDATION_POLICIES, KARPENTER_MODES, SCENARIOS, STAGE_NAMES, type Config, type StageName } from './types.js';
 
 /** Stages that only make sense after the workload exists. */
 const NEEDS_WORKLOAD: StageName[] = ['hpa', 'pending', 'provision', 'schedule', 'consolidation'];
@@ -82,14 +75,16 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const minReplicas = take('min-replicas', p.parseInteger(raw('min-replicas'), 1, 1000), 1);
   const maxReplicas = take('max-replicas', p.parseInteger(raw('max-replicas'), 1, 1000), 1);
   if (minReplicas >= maxReplicas && errors.every((e) => !/"(min|max)-replicas"/.test(e))) {
-    errors.push(`input "max-replicas": ${maxReplicas} is not above min-replicas ${minReplicas}; accepted: max-replicas greater than min-replicas, so the HPA has room to scale out`);
+    errors.push(
+      `input "max-replicas": ${maxReplicas} is not above min-replicas ${minReplicas}; accepted: max-replicas greater than min-replicas, so the HPA has room to scale out`,
+    );
   }
   const gpusPerPod = take('gpus-per-pod', p.parseInteger(raw('gpus-per-pod'), 1, 16), 1);
   const consolidation = take('consolidation', p.parseEnum(raw('consolidation'), CONSOLIDATION_POLICIES), 'require');
   const cleanupStale = take('cleanup-stale', p.parseBoolean(raw('cleanup-stale')), false);
 
   const nodePoolFile = raw('nodepool') ? path.resolve(raw('nodepool')) : shipped('manifests', 'nodepool.yaml');
-  const nodePool = readChecked('nodepool', nodePoolFile, (t) => checkNodePoolFile(t), errors);
+  const nodePool = readChecked('nodepool', nodePoolFile, (t) => checkNodePoolFile(t, { anyNodeClass: karpenterMode === 'existing' }), errors);
   const instanceTypesFile = raw('instance-types') ? path.resolve(raw('instance-types')) : shipped('manifests', 'instance-types.json');
   const instanceTypes = readChecked('instance-types', instanceTypesFile, (t) => checkInstanceTypesFile(t, gpusPerPod), errors);
 
@@ -98,9 +93,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const stages = selectStages(raw('stages'), errors);
 
   // evidence
-  const evidenceDir = raw('evidence-dir')
-    ? path.resolve(raw('evidence-dir'))
-    : path.join(runnerTemp(env), 'gpu-autoscaling-conformance', runId);
+  const evidenceDir = raw('evidence-dir') ? path.resolve(raw('evidence-dir')) : path.join(runnerTemp(env), 'gpu-autoscaling-conformance', runId);
   const artifactName = take('artifact-name', parseArtifactName(raw('artifact-name')), '');
   const retentionDays = take('retention-days', p.parseInteger(raw('retention-days'), 0, 90), 0);
   const summary = take('summary', p.parseBoolean(raw('summary')), true);
@@ -179,12 +172,7 @@ function parseArtifactName(v: string): Parsed<string> {
     : p.bad(`"${v}" is not an artifact name; accepted: 1-200 characters without " < > : | * ? \\ / or line breaks`);
 }
 
-function readChecked<T>(
-  input: string,
-  file: string,
-  check: (text: string) => { value?: T; problems: string[] },
-  errors: string[],
-): T | undefined {
+function readChecked<T>(input: string, file: string, check: (text: string) => { value?: T; problems: string[] }, errors: string[]): T | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

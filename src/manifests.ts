@@ -13,8 +13,12 @@ export const GPU_RESOURCE = 'nvidia.com/gpu';
 
 export type Checked<T> = { value: T; problems: [] } | { value?: undefined; problems: string[] };
 
-/** The NodePool file: exactly one karpenter.sh/v1 NodePool and the KWOKNodeClass it references. */
-export function checkNodePoolFile(text: string): Checked<NodePoolSpec> {
+/**
+ * The NodePool file: exactly one karpenter.sh/v1 NodePool and the KWOKNodeClass it references.
+ * With anyNodeClass (existing mode, a real cloud provider) the NodePool may reference any node
+ * class, e.g. an EC2NodeClass that already exists in the cluster.
+ */
+export function checkNodePoolFile(text: string, opts: { anyNodeClass?: boolean } = {}): Checked<NodePoolSpec> {
   let docs: unknown[];
   try {
     const parsed = parseAllDocuments(text);
@@ -31,7 +35,9 @@ export function checkNodePoolFile(text: string): Checked<NodePoolSpec> {
   const classes = objects.filter((d) => d.kind === 'KWOKNodeClass');
   if (pools.length !== 1) {
     const kinds = objects.map((d) => `${String(d.apiVersion)}/${String(d.kind)}`).join(', ') || 'nothing';
-    problems.push(`must hold exactly one NodePool (found ${pools.length}; the file holds ${kinds}); accepted: one ${NODEPOOL_API} NodePool and one ${KWOK_NODECLASS_API} KWOKNodeClass`);
+    problems.push(
+      `must hold exactly one NodePool (found ${pools.length}; the file holds ${kinds}); accepted: one ${NODEPOOL_API} NodePool and one ${KWOK_NODECLASS_API} KWOKNodeClass`,
+    );
     return { problems };
   }
   const pool = pools[0]!;
@@ -39,18 +45,27 @@ export function checkNodePoolFile(text: string): Checked<NodePoolSpec> {
   if (pool.apiVersion !== NODEPOOL_API) problems.push(`NodePool has apiVersion ${String(pool.apiVersion)}; accepted: ${NODEPOOL_API}`);
   if (typeof name !== 'string' || !name) problems.push('NodePool has no metadata.name');
   const ref = at(pool, 'spec', 'template', 'spec', 'nodeClassRef');
-  if (!isObj(ref) || ref.kind !== 'KWOKNodeClass' || ref.group !== 'karpenter.kwok.sh' || typeof ref.name !== 'string') {
+  if (opts.anyNodeClass) {
+    if (!isObj(ref) || typeof ref.kind !== 'string' || typeof ref.group !== 'string' || typeof ref.name !== 'string') {
+      problems.push('NodePool spec.template.spec.nodeClassRef must name a node class (group, kind, name)');
+    }
+  } else if (!isObj(ref) || ref.kind !== 'KWOKNodeClass' || ref.group !== 'karpenter.kwok.sh' || typeof ref.name !== 'string') {
     problems.push('NodePool spec.template.spec.nodeClassRef must name a KWOKNodeClass (group karpenter.kwok.sh, kind KWOKNodeClass, name)');
   } else {
     const match = classes.find((c) => at(c, 'metadata', 'name') === ref.name);
-    if (!match) problems.push(`NodePool references KWOKNodeClass "${ref.name}", which the file does not define; accepted: a ${KWOK_NODECLASS_API} KWOKNodeClass of that name in the same file`);
-    else if (match.apiVersion !== KWOK_NODECLASS_API) problems.push(`KWOKNodeClass has apiVersion ${String(match.apiVersion)}; accepted: ${KWOK_NODECLASS_API}`);
+    if (!match)
+      problems.push(
+        `NodePool references KWOKNodeClass "${ref.name}", which the file does not define; accepted: a ${KWOK_NODECLASS_API} KWOKNodeClass of that name in the same file`,
+      );
+    else if (match.apiVersion !== KWOK_NODECLASS_API)
+      problems.push(`KWOKNodeClass has apiVersion ${String(match.apiVersion)}; accepted: ${KWOK_NODECLASS_API}`);
   }
   const rawLimit = at(pool, 'spec', 'limits', GPU_RESOURCE);
   let gpuLimit: number | undefined;
   if (rawLimit !== undefined) {
     gpuLimit = Number(rawLimit);
-    if (!Number.isInteger(gpuLimit) || gpuLimit < 0) problems.push(`NodePool spec.limits["${GPU_RESOURCE}"] is "${String(rawLimit)}"; accepted: a whole number of GPUs`);
+    if (!Number.isInteger(gpuLimit) || gpuLimit < 0)
+      problems.push(`NodePool spec.limits["${GPU_RESOURCE}"] is "${String(rawLimit)}"; accepted: a whole number of GPUs`);
   }
   const consolidateAfter = at(pool, 'spec', 'disruption', 'consolidateAfter');
   if (problems.length) return { problems };

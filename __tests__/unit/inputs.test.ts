@@ -91,58 +91,188 @@ describe('readConfig', () => {
     ['non-integer max-replicas', { 'max-replicas': 'four' }, 'input "max-replicas": "four" is not an integer; accepted: an integer from 1 to 1000'],
     ['max-replicas out of range', { 'max-replicas': '5000' }, 'input "max-replicas": 5000 is out of range; accepted: an integer from 1 to 1000'],
     ['min-replicas zero', { 'min-replicas': '0' }, 'input "min-replicas": 0 is out of range; accepted: an integer from 1 to 1000'],
-    ['min not below max', { 'min-replicas': '4', 'max-replicas': '4' }, 'input "max-replicas": 4 is not above min-replicas 4; accepted: max-replicas greater than min-replicas, so the HPA has room to scale out'],
+    [
+      'min not below max',
+      { 'min-replicas': '4', 'max-replicas': '4' },
+      'input "max-replicas": 4 is not above min-replicas 4; accepted: max-replicas greater than min-replicas, so the HPA has room to scale out',
+    ],
     ['gpus-per-pod zero', { 'gpus-per-pod': '0' }, 'input "gpus-per-pod": 0 is out of range; accepted: an integer from 1 to 16'],
     ['gpus-per-pod fraction', { 'gpus-per-pod': '1.5' }, 'input "gpus-per-pod": "1.5" is not an integer; accepted: an integer from 1 to 16'],
     ['unknown mode', { 'karpenter-mode': 'helm' }, 'input "karpenter-mode": "helm" is not supported; accepted: kind, registry, process, existing'],
     ['unknown scenario', { scenario: 'gpu' }, 'input "scenario": "gpu" is not supported; accepted: metric, pending-pods'],
     ['unknown consolidation', { consolidation: 'maybe' }, 'input "consolidation": "maybe" is not supported; accepted: require, warn, skip'],
     ['unknown kwok-install', { 'kwok-install': 'yes' }, 'input "kwok-install": "yes" is not supported; accepted: install, skip'],
-    ['version without v', { 'karpenter-version': '1.8.0' }, 'input "karpenter-version": "1.8.0" is not a release version; accepted: a version tag such as v1.8.0'],
+    [
+      'version without v',
+      { 'karpenter-version': '1.8.0' },
+      'input "karpenter-version": "1.8.0" is not a release version; accepted: a version tag such as v1.8.0',
+    ],
     ['pre-v1 karpenter', { 'karpenter-version': 'v0.37.0' }, 'input "karpenter-version": v0.37.0 predates the karpenter.sh/v1 APIs; accepted: v1.0.0 or later'],
     ['helm version garbage', { 'helm-version': 'latest' }, 'input "helm-version": "latest" is not a release version; accepted: a version tag such as v1.8.0'],
     ['ko version garbage', { 'ko-version': 'v1.2' }, 'input "ko-version": "v1.2" is not a release version; accepted: a version tag such as v1.8.0'],
-    ['duration without unit', { timeouts: 'hpa=90' }, 'input "timeouts": hpa: "90" is not a duration; accepted: a duration such as 90s, 5m or 1m30s (units ms, s, m, h), from 1s to 24h'],
-    ['duration too long', { timeouts: 'provision=48h' }, 'input "timeouts": provision: "48h" is out of range; accepted: a duration such as 90s, 5m or 1m30s (units ms, s, m, h), from 1s to 24h'],
-    ['timeout for unknown stage', { timeouts: 'scale=5m' }, 'input "timeouts": "scale" is not a stage; accepted: preflight, tools, karpenter-build, karpenter-install, nodepool, metric, workload, hpa, pending, provision, schedule, consolidation, cleanup'],
-    ['timeouts not a list', { timeouts: 'five minutes' }, 'input "timeouts": "five minutes" is not name=duration; accepted: a list such as hpa=3m, provision=5m'],
-    ['unknown stage', { stages: 'preflight,scale' }, 'input "stages": "scale" not known; accepted: a comma-separated subset of preflight, tools, karpenter-build, karpenter-install, nodepool, metric, workload, hpa, pending, provision, schedule, consolidation, cleanup'],
+    [
+      'duration without unit',
+      { timeouts: 'hpa=90' },
+      'input "timeouts": hpa: "90" is not a duration; accepted: a duration such as 90s, 5m or 1m30s (units ms, s, m, h), from 1s to 24h',
+    ],
+    [
+      'duration too long',
+      { timeouts: 'provision=48h' },
+      'input "timeouts": provision: "48h" is out of range; accepted: a duration such as 90s, 5m or 1m30s (units ms, s, m, h), from 1s to 24h',
+    ],
+    [
+      'timeout for unknown stage',
+      { timeouts: 'scale=5m' },
+      'input "timeouts": "scale" is not a stage; accepted: preflight, tools, karpenter-build, karpenter-install, nodepool, metric, workload, hpa, pending, provision, schedule, consolidation, cleanup',
+    ],
+    [
+      'timeouts not a list',
+      { timeouts: 'five minutes' },
+      'input "timeouts": "five minutes" is not name=duration; accepted: a list such as hpa=3m, provision=5m',
+    ],
+    [
+      'unknown stage',
+      { stages: 'preflight,scale' },
+      'input "stages": "scale" not known; accepted: a comma-separated subset of preflight, tools, karpenter-build, karpenter-install, nodepool, metric, workload, hpa, pending, provision, schedule, consolidation, cleanup',
+    ],
     ['stage without its workload', { stages: 'preflight,hpa' }, 'input "stages": hpa need the workload stage; accepted: add workload to the list'],
-    ['namespace prefix uppercase', { 'namespace-prefix': 'GPU' }, 'input "namespace-prefix": "GPU" is not a valid name; accepted: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 40 characters'],
-    ['run id too long', { 'run-id': 'a'.repeat(30) }, `input "run-id": "${'a'.repeat(30)}" is not a valid name; accepted: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 22 characters`],
-    ['cluster name with underscore', { 'cluster-name': 'my_kind' }, 'input "cluster-name": "my_kind" is not a valid name; accepted: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters'],
-    ['metric target zero', { 'metric-target': '0' }, 'input "metric-target": "0" is not a positive quantity; accepted: a Kubernetes quantity greater than 0 such as 100, 2.5 or 500m'],
-    ['metric target words', { 'metric-target': 'high' }, 'input "metric-target": "high" is not a positive quantity; accepted: a Kubernetes quantity greater than 0 such as 100, 2.5 or 500m'],
-    ['metric name with spaces', { 'metric-name': 'gpu power' }, 'input "metric-name": "gpu power" is not a metric name; accepted: letters, digits, \'_\', \':\', \'.\', \'-\', starting with a letter or \'_\''],
+    [
+      'namespace prefix uppercase',
+      { 'namespace-prefix': 'GPU' },
+      'input "namespace-prefix": "GPU" is not a valid name; accepted: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 40 characters',
+    ],
+    [
+      'run id too long',
+      { 'run-id': 'a'.repeat(30) },
+      `input "run-id": "${'a'.repeat(30)}" is not a valid name; accepted: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 22 characters`,
+    ],
+    [
+      'cluster name with underscore',
+      { 'cluster-name': 'my_kind' },
+      'input "cluster-name": "my_kind" is not a valid name; accepted: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters',
+    ],
+    [
+      'metric target zero',
+      { 'metric-target': '0' },
+      'input "metric-target": "0" is not a positive quantity; accepted: a Kubernetes quantity greater than 0 such as 100, 2.5 or 500m',
+    ],
+    [
+      'metric target words',
+      { 'metric-target': 'high' },
+      'input "metric-target": "high" is not a positive quantity; accepted: a Kubernetes quantity greater than 0 such as 100, 2.5 or 500m',
+    ],
+    [
+      'metric name with spaces',
+      { 'metric-name': 'gpu power' },
+      "input \"metric-name\": \"gpu power\" is not a metric name; accepted: letters, digits, '_', ':', '.', '-', starting with a letter or '_'",
+    ],
     ['boolean yes', { 'cleanup-stale': 'yes' }, 'input "cleanup-stale": "yes" is not a boolean; accepted: true or false'],
     ['summary on', { summary: 'on' }, 'input "summary": "on" is not a boolean; accepted: true or false'],
     ['retention too long', { 'retention-days': '365' }, 'input "retention-days": 365 is out of range; accepted: an integer from 0 to 90'],
-    ['artifact name with slash', { 'artifact-name': 'a/b' }, 'input "artifact-name": "a/b" is not an artifact name; accepted: 1-200 characters without " < > : | * ? \\ / or line breaks'],
-    ['mirror not a URL', { 'tools-mirror': 'mirror.local' }, 'input "tools-mirror": "mirror.local" is not a URL; accepted: an absolute URL with scheme https or http or file'],
-    ['mirror ftp', { 'tools-mirror': 'ftp://m/x' }, 'input "tools-mirror": "ftp://m/x" has scheme ftp:; accepted: an absolute URL with scheme https or http or file'],
-    ['mirror with credentials', { 'tools-mirror': 'https://u:p@m/x' }, 'input "tools-mirror": the URL carries credentials; accepted: an absolute URL with scheme https or http or file without user or password'],
-    ['registry mode without repository', { 'karpenter-mode': 'registry' }, 'input "image-repository": is empty but karpenter-mode is registry; accepted: the repository ko pushes to, e.g. ghcr.io/org/karpenter-kwok'],
-    ['image repository with tag', { 'image-repository': 'ghcr.io/org/k:v1' }, 'input "image-repository": "ghcr.io/org/k:v1" is not an image repository; accepted: registry/path without tag or digest, e.g. ghcr.io/org/karpenter-kwok'],
-    ['kubeconfig missing', { kubeconfig: path.join(tmp, 'nope') }, `input "kubeconfig": ${path.join(tmp, 'nope')} does not exist; accepted: a path to a kubeconfig file`],
+    [
+      'artifact name with slash',
+      { 'artifact-name': 'a/b' },
+      'input "artifact-name": "a/b" is not an artifact name; accepted: 1-200 characters without " < > : | * ? \\ / or line breaks',
+    ],
+    [
+      'mirror not a URL',
+      { 'tools-mirror': 'mirror.local' },
+      'input "tools-mirror": "mirror.local" is not a URL; accepted: an absolute URL with scheme https or http or file',
+    ],
+    [
+      'mirror ftp',
+      { 'tools-mirror': 'ftp://m/x' },
+      'input "tools-mirror": "ftp://m/x" has scheme ftp:; accepted: an absolute URL with scheme https or http or file',
+    ],
+    [
+      'mirror with credentials',
+      { 'tools-mirror': 'https://u:p@m/x' },
+      'input "tools-mirror": the URL carries credentials; accepted: an absolute URL with scheme https or http or file without user or password',
+    ],
+    [
+      'registry mode without repository',
+      { 'karpenter-mode': 'registry' },
+      'input "image-repository": is empty but karpenter-mode is registry; accepted: the repository ko pushes to, e.g. ghcr.io/org/karpenter-kwok',
+    ],
+    [
+      'image repository with tag',
+      { 'image-repository': 'ghcr.io/org/k:v1' },
+      'input "image-repository": "ghcr.io/org/k:v1" is not an image repository; accepted: registry/path without tag or digest, e.g. ghcr.io/org/karpenter-kwok',
+    ],
+    [
+      'kubeconfig missing',
+      { kubeconfig: path.join(tmp, 'nope') },
+      `input "kubeconfig": ${path.join(tmp, 'nope')} does not exist; accepted: a path to a kubeconfig file`,
+    ],
     ['context not in kubeconfig', { kubeconfig, context: 'prod' }, `input "context": "prod" is not in ${kubeconfig}; accepted: bed`],
-    ['nodepool missing', { nodepool: path.join(tmp, 'missing.yaml') }, `input "nodepool": cannot read ${path.join(tmp, 'missing.yaml')} (ENOENT); accepted: a readable file path`],
-    ['nodepool of the wrong kind', { nodepool: noPool }, `input "nodepool": ${noPool} must hold exactly one NodePool (found 0; the file holds v1/ConfigMap); accepted: one karpenter.sh/v1 NodePool and one karpenter.kwok.sh/v1alpha1 KWOKNodeClass`],
+    [
+      'nodepool missing',
+      { nodepool: path.join(tmp, 'missing.yaml') },
+      `input "nodepool": cannot read ${path.join(tmp, 'missing.yaml')} (ENOENT); accepted: a readable file path`,
+    ],
+    [
+      'nodepool of the wrong kind',
+      { nodepool: noPool },
+      `input "nodepool": ${noPool} must hold exactly one NodePool (found 0; the file holds v1/ConfigMap); accepted: one karpenter.sh/v1 NodePool and one karpenter.kwok.sh/v1alpha1 KWOKNodeClass`,
+    ],
     ['nodepool v1beta1', { nodepool: v1beta1 }, `input "nodepool": ${v1beta1} NodePool has apiVersion karpenter.sh/v1beta1; accepted: karpenter.sh/v1`],
-    ['nodepool without its class', { nodepool: noClass }, `input "nodepool": ${noClass} NodePool references KWOKNodeClass "default", which the file does not define; accepted: a karpenter.kwok.sh/v1alpha1 KWOKNodeClass of that name in the same file`],
-    ['nodepool not YAML', { nodepool: badYaml }, `input "nodepool": ${badYaml} is not valid YAML: Nested mappings are not allowed in compact mappings at line 1, column 7:`],
-    ['nodepool GPU limit not a number', { nodepool: badLimit }, `input "nodepool": ${badLimit} NodePool spec.limits["nvidia.com/gpu"] is "lots"; accepted: a whole number of GPUs`],
-    ['two NodePools', { nodepool: twoPools }, `input "nodepool": ${twoPools} must hold exactly one NodePool (found 2; the file holds karpenter.sh/v1/NodePool, karpenter.kwok.sh/v1alpha1/KWOKNodeClass, karpenter.sh/v1/NodePool); accepted: one karpenter.sh/v1 NodePool and one karpenter.kwok.sh/v1alpha1 KWOKNodeClass`],
-    ['NodePool for another provider', { nodepool: wrongRef }, `input "nodepool": ${wrongRef} NodePool spec.template.spec.nodeClassRef must name a KWOKNodeClass (group karpenter.kwok.sh, kind KWOKNodeClass, name)`],
-    ['instance types not JSON', { 'instance-types': notJson }, `input "instance-types": ${notJson} is not valid JSON: Expected property name or '}' in JSON at position 2 (line 1 column 3)`],
+    [
+      'nodepool without its class',
+      { nodepool: noClass },
+      `input "nodepool": ${noClass} NodePool references KWOKNodeClass "default", which the file does not define; accepted: a karpenter.kwok.sh/v1alpha1 KWOKNodeClass of that name in the same file`,
+    ],
+    [
+      'nodepool not YAML',
+      { nodepool: badYaml },
+      `input "nodepool": ${badYaml} is not valid YAML: Nested mappings are not allowed in compact mappings at line 1, column 7:`,
+    ],
+    [
+      'nodepool GPU limit not a number',
+      { nodepool: badLimit },
+      `input "nodepool": ${badLimit} NodePool spec.limits["nvidia.com/gpu"] is "lots"; accepted: a whole number of GPUs`,
+    ],
+    [
+      'two NodePools',
+      { nodepool: twoPools },
+      `input "nodepool": ${twoPools} must hold exactly one NodePool (found 2; the file holds karpenter.sh/v1/NodePool, karpenter.kwok.sh/v1alpha1/KWOKNodeClass, karpenter.sh/v1/NodePool); accepted: one karpenter.sh/v1 NodePool and one karpenter.kwok.sh/v1alpha1 KWOKNodeClass`,
+    ],
+    [
+      'NodePool for another provider',
+      { nodepool: wrongRef },
+      `input "nodepool": ${wrongRef} NodePool spec.template.spec.nodeClassRef must name a KWOKNodeClass (group karpenter.kwok.sh, kind KWOKNodeClass, name)`,
+    ],
+    [
+      'instance types not JSON',
+      { 'instance-types': notJson },
+      `input "instance-types": ${notJson} is not valid JSON: Expected property name or '}' in JSON at position 2 (line 1 column 3)`,
+    ],
     ['instance types empty', { 'instance-types': emptyArr }, `input "instance-types": ${emptyArr} must be a non-empty JSON array of instance types`],
     ['instance type without name', { 'instance-types': noName }, `input "instance-types": ${noName} entry 0 has no name`],
-    ['offering without price', { 'instance-types': noPrice }, `input "instance-types": ${noPrice} instance type "${String(types[0]!.name)}" offering 0 has no numeric Price`],
-    ['offering without requirements', { 'instance-types': noReqs }, `input "instance-types": ${noReqs} instance type "${String(types[0]!.name)}" offering 0 needs Requirements: a list of {key, operator, values}`],
+    [
+      'offering without price',
+      { 'instance-types': noPrice },
+      `input "instance-types": ${noPrice} instance type "${String(types[0]!.name)}" offering 0 has no numeric Price`,
+    ],
+    [
+      'offering without requirements',
+      { 'instance-types': noReqs },
+      `input "instance-types": ${noReqs} instance type "${String(types[0]!.name)}" offering 0 needs Requirements: a list of {key, operator, values}`,
+    ],
     ['no GPU instance type', { 'instance-types': noGpu }, `input "instance-types": ${noGpu} has no instance type with nvidia.com/gpu in its resources`],
-    ['no type big enough', { 'gpus-per-pod': '16' }, `input "instance-types": ${path.join(root, 'manifests/instance-types.json')} has no instance type with 16 GPUs for gpus-per-pod 16 (the largest has 8)`],
+    [
+      'no type big enough',
+      { 'gpus-per-pod': '16' },
+      `input "instance-types": ${path.join(root, 'manifests/instance-types.json')} has no instance type with 16 GPUs for gpus-per-pod 16 (the largest has 8)`,
+    ],
   ];
   it.each(cases)('rejects %s', (_label, inputs, message) => {
     expect(errorsFor(inputs)).toContain(message);
+  });
+
+  it('accepts a NodePool of another provider in existing mode (a real cluster)', () => {
+    const { errors, config } = readConfig((n) => ({ nodepool: wrongRef, 'karpenter-mode': 'existing' })[n] ?? '', env);
+    expect(errors).toEqual([]);
+    expect(config!.nodePool.name).toBe('gpu');
   });
 
   it('rejects a kubeconfig that does not parse, naming the file', () => {
