@@ -56,9 +56,21 @@ beforeAll(() => {
 afterAll(async () => {
   if (!run) return;
   // NodeClaims first, while Karpenter runs (its finalizer removes the Node), then the process, then what the run applied.
-  const claims = await kube.custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodeclaims', labelSelector: `${run.runLabel.key}=${run.runLabel.value}` });
-  for (const c of (claims as { items: k8s.KubernetesObject[] }).items) await deleteObject(kube, { apiVersion: 'karpenter.sh/v1', kind: 'NodeClaim', metadata: { name: c.metadata!.name! } });
-  await watchUntil(kube, { path: NODECLAIMS, labelSelector: `${run.runLabel.key}=${run.runLabel.value}`, signal: AbortSignal.timeout(120_000), describe: 'test NodeClaims gone', until: (items) => (items.size === 0 ? true : undefined) });
+  const claims = await kube.custom.listClusterCustomObject({
+    group: 'karpenter.sh',
+    version: 'v1',
+    plural: 'nodeclaims',
+    labelSelector: `${run.runLabel.key}=${run.runLabel.value}`,
+  });
+  for (const c of (claims as { items: k8s.KubernetesObject[] }).items)
+    await deleteObject(kube, { apiVersion: 'karpenter.sh/v1', kind: 'NodeClaim', metadata: { name: c.metadata!.name! } });
+  await watchUntil(kube, {
+    path: NODECLAIMS,
+    labelSelector: `${run.runLabel.key}=${run.runLabel.value}`,
+    signal: AbortSignal.timeout(120_000),
+    describe: 'test NodeClaims gone',
+    until: (items) => (items.size === 0 ? true : undefined),
+  });
   const pid = run.karpenterPid;
   await stopKarpenterProcess(run);
   if (pid) expect(alive(pid)).toBe(false);
@@ -132,7 +144,13 @@ describe('karpenter-mode process', () => {
     expect(node.spec?.taints?.some((t) => t.key === 'nvidia.com/gpu' && t.effect === 'NoSchedule')).toBe(true);
 
     await deleteObject(kube, { apiVersion: 'karpenter.sh/v1', kind: 'NodeClaim', metadata: { name } });
-    await watchUntil<k8s.V1Node, true>(kube, { path: NODES, fieldSelector: `metadata.name=${nodeName}`, signal: AbortSignal.timeout(120_000), describe: `Node ${nodeName} gone`, until: (items) => (items.size === 0 ? true : undefined) });
+    await watchUntil<k8s.V1Node, true>(kube, {
+      path: NODES,
+      fieldSelector: `metadata.name=${nodeName}`,
+      signal: AbortSignal.timeout(120_000),
+      describe: `Node ${nodeName} gone`,
+      until: (items) => (items.size === 0 ? true : undefined),
+    });
   });
 
   it('existing mode finds this (out-of-cluster) Karpenter through its Ready GPU NodePool', async () => {

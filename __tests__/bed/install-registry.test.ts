@@ -67,7 +67,13 @@ beforeAll(async () => {
       metadata: {
         name: node,
         annotations: { 'kwok.x-k8s.io/node': 'fake' },
-        labels: { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': p.arch, 'kubernetes.io/hostname': node, type: 'kwok', [`gpu-autoscaling-conformance/run-id`]: config.runId },
+        labels: {
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': p.arch,
+          'kubernetes.io/hostname': node,
+          type: 'kwok',
+          [`gpu-autoscaling-conformance/run-id`]: config.runId,
+        },
       },
       spec: { taints: [{ key: 'CriticalAddonsOnly', value: 'true', effect: 'NoSchedule' }] },
       status: { allocatable: { cpu: '8', memory: '32Gi', pods: '110' }, capacity: { cpu: '8', memory: '32Gi', pods: '110' } },
@@ -95,7 +101,10 @@ describe('karpenter-mode registry', () => {
     expect(image).toMatch(new RegExp(`^${registry.host}/karpenter/kwok(:[\\w.-]+)?@sha256:[0-9a-f]{64}$`));
     const digest = image.split('@')[1]!;
     // The registry holds that manifest.
-    const head = await fetch(`http://${registry.host}/v2/karpenter/kwok/manifests/${digest}`, { method: 'HEAD', headers: { Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json' } });
+    const head = await fetch(`http://${registry.host}/v2/karpenter/kwok/manifests/${digest}`, {
+      method: 'HEAD',
+      headers: { Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json' },
+    });
     expect(head.status).toBe(200);
     const dep = await kube.apps.readNamespacedDeployment({ name: KARPENTER_RELEASE, namespace: KARPENTER_NAMESPACE });
     expect(dep.spec?.template.spec?.containers[0]?.image).toBe(`${registry.host}/karpenter/kwok:latest@${digest}`);

@@ -75,7 +75,9 @@ describe('tools stage from a loopback mirror', () => {
     const r = await toolsRun(join(temp, 'toolcache-tampered'));
     const rec = r.records[0]!;
     expect(rec.status).toBe('fail');
-    expect(rec.message).toMatch(new RegExp(`sha256 mismatch for helm-${helmVersion().replace(/\./g, '\\.')}-linux-amd64\\.tar\\.gz: expected [0-9a-f]{64}, got [0-9a-f]{64}`));
+    expect(rec.message).toMatch(
+      new RegExp(`sha256 mismatch for helm-${helmVersion().replace(/\./g, '\\.')}-linux-amd64\\.tar\\.gz: expected [0-9a-f]{64}, got [0-9a-f]{64}`),
+    );
     expect(r.run.toolPaths.helm).toBeUndefined();
   });
 });

@@ -39,7 +39,15 @@ describe('build command lines', () => {
     expect(goModDownloadArgs('sigs.k8s.io/karpenter', 'v1.8.0')).toEqual(['mod', 'download', '-json', 'sigs.k8s.io/karpenter@v1.8.0']);
   });
   it('go build: static, trimmed, versioned, named karpenter-kwok', () => {
-    expect(goBuildArgs('v1.8.0', '/c/karpenter-kwok')).toEqual(['build', '-trimpath', '-ldflags', '-s -w -X sigs.k8s.io/karpenter/pkg/operator.Version=v1.8.0', '-o', '/c/karpenter-kwok', './kwok']);
+    expect(goBuildArgs('v1.8.0', '/c/karpenter-kwok')).toEqual([
+      'build',
+      '-trimpath',
+      '-ldflags',
+      '-s -w -X sigs.k8s.io/karpenter/pkg/operator.Version=v1.8.0',
+      '-o',
+      '/c/karpenter-kwok',
+      './kwok',
+    ]);
     const env = goBuildEnv({ PATH: '/bin', GOFLAGS: '-mod=vendor' });
     expect(env).toEqual({ PATH: '/bin', CGO_ENABLED: '0', GOWORK: 'off', GOFLAGS: '-mod=readonly' });
   });
@@ -66,7 +74,11 @@ describe('image references', () => {
   it('splits kind.local tags, registry digests and ports', () => {
     expect(parseImageRef('kind.local/kwok:0123abcd')).toEqual({ repository: 'kind.local/kwok', tag: '0123abcd' });
     expect(parseImageRef('127.0.0.1:5000/kwok@sha256:' + 'a'.repeat(64))).toEqual({ repository: '127.0.0.1:5000/kwok', digest: 'sha256:' + 'a'.repeat(64) });
-    expect(parseImageRef('ghcr.io/o/kwok:latest@sha256:' + 'b'.repeat(64))).toEqual({ repository: 'ghcr.io/o/kwok', tag: 'latest', digest: 'sha256:' + 'b'.repeat(64) });
+    expect(parseImageRef('ghcr.io/o/kwok:latest@sha256:' + 'b'.repeat(64))).toEqual({
+      repository: 'ghcr.io/o/kwok',
+      tag: 'latest',
+      digest: 'sha256:' + 'b'.repeat(64),
+    });
   });
   it('manifest URL: http for loopback registries, https otherwise', () => {
     expect(manifestUrl('127.0.0.1:5000/kwok@sha256:abc')).toBe('http://127.0.0.1:5000/v2/kwok/manifests/sha256:abc');
@@ -93,19 +105,69 @@ describe('Helm', () => {
     });
   });
   it('registry values: pulled by digest, IfNotPresent', () => {
-    const v = karpenterValues({ mode: 'registry', image: { repository: 'r.io/kwok', digest: 'sha256:abc' }, logLevel: 'debug' }) as { imagePullPolicy: string; logLevel: string; controller: { image: unknown } };
+    const v = karpenterValues({ mode: 'registry', image: { repository: 'r.io/kwok', digest: 'sha256:abc' }, logLevel: 'debug' }) as {
+      imagePullPolicy: string;
+      logLevel: string;
+      controller: { image: unknown };
+    };
     expect(v.imagePullPolicy).toBe('IfNotPresent');
     expect(v.logLevel).toBe('debug');
     expect(v.controller.image).toEqual({ repository: 'r.io/kwok', tag: 'latest', digest: 'sha256:abc' });
   });
   it('upgrade --install with --wait bounded by the stage time, CRDs skipped, the run cluster', () => {
     expect(
-      helmUpgradeArgs({ release: 'karpenter', chart: '/tc/chart', namespace: 'kube-system', valuesFile: '/e/values.yaml', timeoutMs: 245_500, skipCrds: true, config: { kubeconfig: '/k', context: 'kind-gpu' } }),
-    ).toEqual(['upgrade', '--install', 'karpenter', '/tc/chart', '--namespace', 'kube-system', '--create-namespace', '--skip-crds', '--values', '/e/values.yaml', '--wait', '--timeout', '245s', '--kubeconfig', '/k', '--kube-context', 'kind-gpu']);
-    expect(helmUpgradeArgs({ release: 'kwok', chart: 'kwok', repo: 'https://kwok.sigs.k8s.io/charts/', namespace: 'kube-system', timeoutMs: 60_000, config: {} })).toEqual([
-      'upgrade', '--install', 'kwok', 'kwok', '--repo', 'https://kwok.sigs.k8s.io/charts/', '--namespace', 'kube-system', '--create-namespace', '--wait', '--timeout', '60s',
+      helmUpgradeArgs({
+        release: 'karpenter',
+        chart: '/tc/chart',
+        namespace: 'kube-system',
+        valuesFile: '/e/values.yaml',
+        timeoutMs: 245_500,
+        skipCrds: true,
+        config: { kubeconfig: '/k', context: 'kind-gpu' },
+      }),
+    ).toEqual([
+      'upgrade',
+      '--install',
+      'karpenter',
+      '/tc/chart',
+      '--namespace',
+      'kube-system',
+      '--create-namespace',
+      '--skip-crds',
+      '--values',
+      '/e/values.yaml',
+      '--wait',
+      '--timeout',
+      '245s',
+      '--kubeconfig',
+      '/k',
+      '--kube-context',
+      'kind-gpu',
     ]);
-    expect(helmUninstallArgs({ namespace: 'kube-system', name: 'karpenter' }, {})).toEqual(['uninstall', 'karpenter', '--namespace', 'kube-system', '--wait', '--ignore-not-found']);
+    expect(
+      helmUpgradeArgs({ release: 'kwok', chart: 'kwok', repo: 'https://kwok.sigs.k8s.io/charts/', namespace: 'kube-system', timeoutMs: 60_000, config: {} }),
+    ).toEqual([
+      'upgrade',
+      '--install',
+      'kwok',
+      'kwok',
+      '--repo',
+      'https://kwok.sigs.k8s.io/charts/',
+      '--namespace',
+      'kube-system',
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '60s',
+    ]);
+    expect(helmUninstallArgs({ namespace: 'kube-system', name: 'karpenter' }, {})).toEqual([
+      'uninstall',
+      'karpenter',
+      '--namespace',
+      'kube-system',
+      '--wait',
+      '--ignore-not-found',
+    ]);
   });
   it('tools per mode: ko and helm only where an image is built', () => {
     const c = { koVersion: 'v0.18.1', helmVersion: 'v3.19.5' };
@@ -117,7 +179,10 @@ describe('Helm', () => {
 
 describe('process mode', () => {
   it('environment: kubeconfig, no leader election, instance types, free ports', () => {
-    const env = karpenterProcessEnv({ PATH: '/bin', KUBECONFIG: '/old' }, { kubeconfig: '/k', instanceTypesFile: '/e/it.json', metricsPort: 40001, healthPort: 40002, systemNamespace: 'kube-system' });
+    const env = karpenterProcessEnv(
+      { PATH: '/bin', KUBECONFIG: '/old' },
+      { kubeconfig: '/k', instanceTypesFile: '/e/it.json', metricsPort: 40001, healthPort: 40002, systemNamespace: 'kube-system' },
+    );
     expect(env).toEqual({
       PATH: '/bin',
       KUBECONFIG: '/k',
@@ -132,13 +197,27 @@ describe('process mode', () => {
   it('minimal kubeconfig holds only the chosen context', () => {
     const kc = new k8s.KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'a', server: 'https://a:6443', skipTLSVerify: false }, { name: 'b', server: 'https://b:6443', skipTLSVerify: false }],
-      users: [{ name: 'ua', token: 'ta' }, { name: 'ub', token: 'tb' }],
-      contexts: [{ name: 'ca', cluster: 'a', user: 'ua' }, { name: 'cb', cluster: 'b', user: 'ub' }],
+      clusters: [
+        { name: 'a', server: 'https://a:6443', skipTLSVerify: false },
+        { name: 'b', server: 'https://b:6443', skipTLSVerify: false },
+      ],
+      users: [
+        { name: 'ua', token: 'ta' },
+        { name: 'ub', token: 'tb' },
+      ],
+      contexts: [
+        { name: 'ca', cluster: 'a', user: 'ua' },
+        { name: 'cb', cluster: 'b', user: 'ub' },
+      ],
       currentContext: 'ca',
     });
     kc.setCurrentContext('cb');
-    const out = parse(minimalKubeconfig(kc)) as { clusters: { name: string }[]; users: { name: string }[]; contexts: { name: string }[]; 'current-context': string };
+    const out = parse(minimalKubeconfig(kc)) as {
+      clusters: { name: string }[];
+      users: { name: string }[];
+      contexts: { name: string }[];
+      'current-context': string;
+    };
     expect(out.clusters.map((c) => c.name)).toEqual(['b']);
     expect(out.users.map((u) => u.name)).toEqual(['ub']);
     expect(out.contexts.map((c) => c.name)).toEqual(['cb']);
@@ -147,7 +226,11 @@ describe('process mode', () => {
 });
 
 describe('existing mode and nodepool decisions', () => {
-  const dep = (ready: number, available: string) => ({ metadata: { name: 'karpenter', namespace: 'karpenter' }, spec: { replicas: 1 }, status: { readyReplicas: ready, conditions: [{ type: 'Available', status: available }] } });
+  const dep = (ready: number, available: string) => ({
+    metadata: { name: 'karpenter', namespace: 'karpenter' },
+    spec: { replicas: 1 },
+    status: { readyReplicas: ready, conditions: [{ type: 'Available', status: available }] },
+  });
   it('a Deployment is healthy when Available with a ready replica', () => {
     expect(deploymentHealthy(dep(1, 'True'))).toBe(true);
     expect(deploymentHealthy(dep(0, 'True'))).toBe(false);
@@ -156,8 +239,16 @@ describe('existing mode and nodepool decisions', () => {
   it('GPU NodePools are the ones with an nvidia.com/gpu limit; reconciled = Ready for the current generation', () => {
     const pools: NodePoolLike[] = [
       { metadata: { name: 'cpu', generation: 1 }, spec: { limits: { cpu: '100' } } },
-      { metadata: { name: 'gpu', generation: 2 }, spec: { limits: { 'nvidia.com/gpu': '64' } }, status: { conditions: [{ type: 'Ready', status: 'True', observedGeneration: 2 }] } },
-      { metadata: { name: 'gpu-old', generation: 3 }, spec: { limits: { 'nvidia.com/gpu': 8 } }, status: { conditions: [{ type: 'Ready', status: 'True', observedGeneration: 2 }] } },
+      {
+        metadata: { name: 'gpu', generation: 2 },
+        spec: { limits: { 'nvidia.com/gpu': '64' } },
+        status: { conditions: [{ type: 'Ready', status: 'True', observedGeneration: 2 }] },
+      },
+      {
+        metadata: { name: 'gpu-old', generation: 3 },
+        spec: { limits: { 'nvidia.com/gpu': 8 } },
+        status: { conditions: [{ type: 'Ready', status: 'True', observedGeneration: 2 }] },
+      },
     ];
     expect(gpuNodePools(pools).map((p) => p.metadata?.name)).toEqual(['gpu', 'gpu-old']);
     expect(pools.map(reconciled)).toEqual([false, true, false]);

@@ -77,7 +77,9 @@ describe('installTool from a mirror', () => {
   });
 
   it('names the URL when the mirror lacks the release', async () => {
-    await expect(installTool(HELM, '3.0.0', { mirror: mirror.url, platform: p, log: () => {} })).rejects.toThrow(`download of ${mirror.url}/helm-v3.0.0-linux-amd64.tar.gz.sha256sum failed`);
+    await expect(installTool(HELM, '3.0.0', { mirror: mirror.url, platform: p, log: () => {} })).rejects.toThrow(
+      `download of ${mirror.url}/helm-v3.0.0-linux-amd64.tar.gz.sha256sum failed`,
+    );
   });
 
   it('reads a file:// mirror without any HTTP request', async () => {

@@ -77,7 +77,9 @@ describe('checksums', () => {
     expect(expectedChecksum(`${A}  x.tar.gz\n`, 'x.tar.gz', 'x.sha256sum')).toBe(A);
   });
   it('names the file when the checksum file does not list it', () => {
-    expect(() => expectedChecksum(`${A}  x.tar.gz\n${B}  y.tar.gz\n`, 'z.tar.gz', 'http://m/checksums.txt')).toThrow('http://m/checksums.txt lists no sha256 for z.tar.gz');
+    expect(() => expectedChecksum(`${A}  x.tar.gz\n${B}  y.tar.gz\n`, 'z.tar.gz', 'http://m/checksums.txt')).toThrow(
+      'http://m/checksums.txt lists no sha256 for z.tar.gz',
+    );
   });
   it('the mismatch message names the file and both hashes', () => {
     expect(checksumMismatchMessage('f.tar.gz', A, B)).toBe(`sha256 mismatch for f.tar.gz: expected ${A}, got ${B}`);

@@ -22,23 +22,11 @@ export function isNotFound(err: unknown): boolean {
  * Server-side apply with force: the action owns the fields it sets and takes them over from
  * other managers (a re-run must converge, not conflict with its own earlier apply).
  */
-export async function applyObject(
-  kube: Kube,
-  obj: k8s.KubernetesObject,
-  opts: { fieldManager?: string } = {},
-): Promise<k8s.KubernetesObject> {
+export async function applyObject(kube: Kube, obj: k8s.KubernetesObject, opts: { fieldManager?: string } = {}): Promise<k8s.KubernetesObject> {
   // managedFields/resourceVersion in an apply body are errors or conflicts: send only intent.
-  const { managedFields: _m, resourceVersion: _r, uid: _u, creationTimestamp: _c, ...metadata } =
-    obj.metadata ?? {};
+  const { managedFields: _m, resourceVersion: _r, uid: _u, creationTimestamp: _c, ...metadata } = obj.metadata ?? {};
   const body = { ...obj, metadata } as k8s.KubernetesObject;
-  return kube.objects.patch(
-    body,
-    undefined,
-    undefined,
-    opts.fieldManager ?? FIELD_MANAGER,
-    true,
-    k8s.PatchStrategy.ServerSideApply,
-  );
+  return kube.objects.patch(body, undefined, undefined, opts.fieldManager ?? FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
 }
 
 /** Reads one object; undefined when it (or its kind) does not exist. */

@@ -43,7 +43,10 @@ async function imagePresent(config: Config, build: KarpenterBuild, signal: Abort
   const r = await fetch(url, {
     method: 'HEAD',
     signal,
-    headers: { Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json' },
+    headers: {
+      Accept:
+        'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json',
+    },
   }).catch(() => undefined);
   return r?.ok ?? false;
 }
@@ -51,7 +54,9 @@ async function imagePresent(config: Config, build: KarpenterBuild, signal: Abort
 export function describeBuild(r: BuildResult): string {
   const b = r.build;
   return [
-    r.hit ? `cache hit: ${KARPENTER_TOOL} ${b.cacheVersion}, build skipped, time saved ~${Math.round((r.savedMs ?? 0) / 1000)} s (the recorded build took ${b.buildMs} ms)` : `built in ${b.buildMs} ms, cached as ${KARPENTER_TOOL} ${b.cacheVersion}`,
+    r.hit
+      ? `cache hit: ${KARPENTER_TOOL} ${b.cacheVersion}, build skipped, time saved ~${Math.round((r.savedMs ?? 0) / 1000)} s (the recorded build took ${b.buildMs} ms)`
+      : `built in ${b.buildMs} ms, cached as ${KARPENTER_TOOL} ${b.cacheVersion}`,
     `module: ${b.module.path}@${b.module.version}`,
     `go.sum hash: ${b.module.sum}`,
     `go: ${b.goVersion} ${b.platform}`,
@@ -83,7 +88,10 @@ export const karpenterBuildStage: Stage = {
         imagePresent: (b) => imagePresent(config, b, ctx.signal),
       });
     } catch (err) {
-      throw new StageFailure(`Expected Karpenter ${config.karpenterVersion}'s KWOK provider to build (${mode} mode); ${(err as Error).message}`, 'check the Go toolchain (Karpenter needs the go version in its go.mod) and that the Go module proxy is reachable');
+      throw new StageFailure(
+        `Expected Karpenter ${config.karpenterVersion}'s KWOK provider to build (${mode} mode); ${(err as Error).message}`,
+        'check the Go toolchain (Karpenter needs the go version in its go.mod) and that the Go module proxy is reachable',
+      );
     }
     const b = r.build;
     ctx.run.versions.karpenter = b.module.version;
@@ -92,7 +100,15 @@ export const karpenterBuildStage: Stage = {
     if (b.binary) ctx.run.toolPaths.karpenter = join(r.dir, b.binary);
     if (b.image) ctx.run.versions['karpenter-image'] = b.image;
     ctx.run.cache.push({ item: `${KARPENTER_TOOL}@${b.cacheVersion}`, hit: r.hit, ...(r.hit ? { savedMs: r.savedMs } : {}) });
-    ctx.evidence({ title: r.hit ? 'Karpenter build (cache hit)' : 'Karpenter build', command: `go mod download -json sigs.k8s.io/karpenter@${config.karpenterVersion}`, output: describeBuild(r) });
-    return pass(r.hit ? `cache hit: Karpenter ${b.module.version} (${mode}) from the tool cache, ~${Math.round((r.savedMs ?? 0) / 1000)} s of build saved` : `Karpenter ${b.module.version} (${mode}) built in ${Math.round(b.buildMs / 1000)} s and cached`);
+    ctx.evidence({
+      title: r.hit ? 'Karpenter build (cache hit)' : 'Karpenter build',
+      command: `go mod download -json sigs.k8s.io/karpenter@${config.karpenterVersion}`,
+      output: describeBuild(r),
+    });
+    return pass(
+      r.hit
+        ? `cache hit: Karpenter ${b.module.version} (${mode}) from the tool cache, ~${Math.round((r.savedMs ?? 0) / 1000)} s of build saved`
+        : `Karpenter ${b.module.version} (${mode}) built in ${Math.round(b.buildMs / 1000)} s and cached`,
+    );
   },
 };

@@ -31,14 +31,17 @@ export const GPU_RESOURCE = 'nvidia.com/gpu';
 /** The cached build the karpenter-build stage left (CRDs, binary or image, chart). */
 function buildOf(ctx: StageContext): { dir: string; build: KarpenterBuild } {
   const dir = ctx.run.toolPaths[BUILD_DIR_KEY];
-  if (!dir) throw new StageFailure('Expected the karpenter-build stage to have produced a build; it did not run', 'include karpenter-build in the stages input');
+  if (!dir)
+    throw new StageFailure('Expected the karpenter-build stage to have produced a build; it did not run', 'include karpenter-build in the stages input');
   return { dir, build: JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as KarpenterBuild };
 }
 
 /** Applies Karpenter's CRDs (recording the ones this run added) and waits until they are Established. */
 async function applyCrds(ctx: StageContext, dir: string): Promise<string[]> {
   const kube = ctx.kube();
-  const files = readdirSync(join(dir, 'crds')).filter((f) => f.endsWith('.yaml')).sort();
+  const files = readdirSync(join(dir, 'crds'))
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
   const names: string[] = [];
   for (const f of files) {
     for (const crd of parseManifests(readFileSync(join(dir, 'crds', f), 'utf8'), f)) {
@@ -118,7 +121,10 @@ async function installProcess(ctx: StageContext): Promise<string> {
   try {
     s = await startKarpenterProcess({ binary, env, logFile, healthPort, signal: ctx.signal });
   } catch (err) {
-    throw new StageFailure(`Expected Karpenter (${binary}) to become ready; ${(err as Error).message}`, 'read the Karpenter log in the evidence (karpenter/karpenter.log)');
+    throw new StageFailure(
+      `Expected Karpenter (${binary}) to become ready; ${(err as Error).message}`,
+      'read the Karpenter log in the evidence (karpenter/karpenter.log)',
+    );
   }
   rememberChild(s);
   ctx.run.karpenterPid = s.pid;
@@ -174,7 +180,17 @@ async function installWithHelm(ctx: StageContext, startedAt: number): Promise<st
     else {
       for (const c of KWOK_CHARTS) {
         ctx.run.helmReleases.push({ namespace: KARPENTER_NAMESPACE, name: c.release });
-        await helm(ctx, helmUpgradeArgs({ release: c.release, chart: c.chart, repo: ctx.config.kwokChartRepository, namespace: KARPENTER_NAMESPACE, timeoutMs: remainingMs(ctx, startedAt), config: ctx.config }));
+        await helm(
+          ctx,
+          helmUpgradeArgs({
+            release: c.release,
+            chart: c.chart,
+            repo: ctx.config.kwokChartRepository,
+            namespace: KARPENTER_NAMESPACE,
+            timeoutMs: remainingMs(ctx, startedAt),
+            config: ctx.config,
+          }),
+        );
       }
       notes.push(`KWOK controller: installed from ${ctx.config.kwokChartRepository} (charts ${KWOK_CHARTS.map((c) => c.chart).join(', ')})`);
     }
@@ -189,7 +205,10 @@ async function installWithHelm(ctx: StageContext, startedAt: number): Promise<st
   } as k8s.KubernetesObject);
 
   if (await releaseExists(ctx, KARPENTER_RELEASE, KARPENTER_NAMESPACE)) {
-    throw new StageFailure(`Expected no Helm release ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE} before installing; one exists`, 'use karpenter-mode: existing to test the installed Karpenter, or helm uninstall it first');
+    throw new StageFailure(
+      `Expected no Helm release ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE} before installing; one exists`,
+      'use karpenter-mode: existing to test the installed Karpenter, or helm uninstall it first',
+    );
   }
   const values = karpenterValues({ mode, image: build.imageParts });
   const valuesRel = ctx.writeFile('karpenter/values.yaml', `${JSON.stringify(values, null, 2)}\n`);
@@ -250,11 +269,15 @@ export function reconciled(p: NodePoolLike): boolean {
 async function validateExisting(ctx: StageContext): Promise<string> {
   const kube = ctx.kube();
   const deps = (await kube.apps.listDeploymentForAllNamespaces({ labelSelector: KARPENTER_SELECTOR })).items as DeploymentLike[];
-  let pools: NodePoolLike[] = [];
+  let pools: NodePoolLike[];
   try {
     pools = (await getJson<{ items: NodePoolLike[] }>(kube, NODEPOOLS, undefined, ctx.signal)).items;
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) throw new StageFailure('Expected Karpenter installed (karpenter-mode existing); the karpenter.sh/v1 NodePool API is absent', 'install Karpenter >= 1.0, or choose karpenter-mode process/kind/registry');
+    if (e instanceof ApiError && e.status === 404)
+      throw new StageFailure(
+        'Expected Karpenter installed (karpenter-mode existing); the karpenter.sh/v1 NodePool API is absent',
+        'install Karpenter >= 1.0, or choose karpenter-mode process/kind/registry',
+      );
     throw e;
   }
   const gpu = gpuNodePools(pools);
@@ -262,18 +285,33 @@ async function validateExisting(ctx: StageContext): Promise<string> {
     ...deps.map((d) => `deployment ${describeDeployment(d)}`),
     ...gpu.map((p) => `GPU NodePool ${p.metadata?.name}: limit ${GPU_RESOURCE}=${p.spec!.limits![GPU_RESOURCE]}, ${reconciled(p) ? 'Ready' : 'not Ready'}`),
   ];
-  ctx.evidence({ title: 'Installed Karpenter', command: `kubectl get deploy -A -l ${KARPENTER_SELECTOR}; kubectl get nodepools`, output: lines.join('\n') || '(nothing found)' });
+  ctx.evidence({
+    title: 'Installed Karpenter',
+    command: `kubectl get deploy -A -l ${KARPENTER_SELECTOR}; kubectl get nodepools`,
+    output: lines.join('\n') || '(nothing found)',
+  });
   const healthy = deps.filter(deploymentHealthy);
   if (deps.length > 0 && healthy.length === 0) {
-    throw new StageFailure(`Expected a healthy Karpenter Deployment; found ${deps.map(describeDeployment).join('; ')}`, 'kubectl describe the Deployment and read its pod logs');
+    throw new StageFailure(
+      `Expected a healthy Karpenter Deployment; found ${deps.map(describeDeployment).join('; ')}`,
+      'kubectl describe the Deployment and read its pod logs',
+    );
   }
   if (gpu.length === 0) {
-    throw new StageFailure(`Expected a GPU NodePool (spec.limits["${GPU_RESOURCE}"]); found ${pools.length ? pools.map((p) => p.metadata?.name).join(', ') : 'no NodePools'}`, 'apply a NodePool with an nvidia.com/gpu limit (see manifests/nodepool.yaml) or run the nodepool stage');
+    throw new StageFailure(
+      `Expected a GPU NodePool (spec.limits["${GPU_RESOURCE}"]); found ${pools.length ? pools.map((p) => p.metadata?.name).join(', ') : 'no NodePools'}`,
+      'apply a NodePool with an nvidia.com/gpu limit (see manifests/nodepool.yaml) or run the nodepool stage',
+    );
   }
   if (healthy.length === 0 && !gpu.some(reconciled)) {
-    throw new StageFailure(`Expected a running Karpenter: no Deployment labelled ${KARPENTER_SELECTOR}, and no GPU NodePool reconciled (Ready) by a controller`, 'install Karpenter, or choose karpenter-mode process');
+    throw new StageFailure(
+      `Expected a running Karpenter: no Deployment labelled ${KARPENTER_SELECTOR}, and no GPU NodePool reconciled (Ready) by a controller`,
+      'install Karpenter, or choose karpenter-mode process',
+    );
   }
-  const who = healthy.length ? `Deployment ${healthy.map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`).join(', ')}` : 'an out-of-cluster controller (no Deployment; its GPU NodePool is Ready)';
+  const who = healthy.length
+    ? `Deployment ${healthy.map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`).join(', ')}`
+    : 'an out-of-cluster controller (no Deployment; its GPU NodePool is Ready)';
   return `existing Karpenter found: ${who}; GPU NodePool(s): ${gpu.map((p) => p.metadata?.name).join(', ')}`;
 }
 
@@ -300,7 +338,13 @@ export const karpenterInstallStage: Stage = {
       ctx.diagnostic({
         title: 'Karpenter pods',
         command: `kubectl -n ${KARPENTER_NAMESPACE} get pods -l ${KARPENTER_SELECTOR} -o wide`,
-        output: pods?.items.map((p) => `${p.metadata?.name} ${p.status?.phase} node=${p.spec?.nodeName ?? '-'} ${(p.status?.conditions ?? []).map((c) => `${c.type}=${c.status}${c.message ? ` (${c.message})` : ''}`).join(' ')}`).join('\n') || '(none)',
+        output:
+          pods?.items
+            .map(
+              (p) =>
+                `${p.metadata?.name} ${p.status?.phase} node=${p.spec?.nodeName ?? '-'} ${(p.status?.conditions ?? []).map((c) => `${c.type}=${c.status}${c.message ? ` (${c.message})` : ''}`).join(' ')}`,
+            )
+            .join('\n') || '(none)',
       });
     }
   },

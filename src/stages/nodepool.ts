@@ -40,7 +40,10 @@ export const nodepoolStage: Stage = {
       try {
         await applyObject(kube, obj);
       } catch (err) {
-        throw new StageFailure(`Expected ${obj.kind} ${ref.metadata.name} from ${config.nodePoolFile} to apply; the apiserver said: ${(err as Error).message}`, 'check the nodepool file against the karpenter.sh/v1 schema (kubectl apply --dry-run=server -f)');
+        throw new StageFailure(
+          `Expected ${obj.kind} ${ref.metadata.name} from ${config.nodePoolFile} to apply; the apiserver said: ${(err as Error).message}`,
+          'check the nodepool file against the karpenter.sh/v1 schema (kubectl apply --dry-run=server -f)',
+        );
       }
       if (!before && !ref.metadata.namespace) run.appliedClusterObjects.push({ apiVersion: ref.apiVersion, kind: ref.kind, name: ref.metadata.name });
       notes.push(`${obj.kind} ${ref.metadata.name}: ${before ? 'updated (existed before; left in place at cleanup)' : 'created'} by server-side apply`);
@@ -59,10 +62,15 @@ export const nodepoolStage: Stage = {
         },
         state: (items) => formatConditions(items.get(name)),
       },
-      { expected: `NodePool ${name} Ready (Karpenter reconciled it and its NodeClass)`, next: 'read the Karpenter log: a NodeClass it does not know, or a NodePool it rejects, shows there' },
+      {
+        expected: `NodePool ${name} Ready (Karpenter reconciled it and its NodeClass)`,
+        next: 'read the Karpenter log: a NodeClass it does not know, or a NodePool it rejects, shows there',
+      },
     );
     ctx.evidence({ title: `NodePool ${name}`, command: `kubectl get nodepool ${name} -o yaml`, output: asYaml(pool) });
     ctx.evidence({ title: 'Applied', command: `kubectl apply --server-side -f ${config.nodePoolFile}`, output: notes.join('\n') });
-    return pass(`NodePool ${name} Ready${config.nodePool.gpuLimit !== undefined ? ` (limit nvidia.com/gpu=${config.nodePool.gpuLimit})` : ''}; ${notes.length} object(s) applied or checked`);
+    return pass(
+      `NodePool ${name} Ready${config.nodePool.gpuLimit !== undefined ? ` (limit nvidia.com/gpu=${config.nodePool.gpuLimit})` : ''}; ${notes.length} object(s) applied or checked`,
+    );
   },
 };

@@ -31,7 +31,10 @@ export function recordTool(run: RunState, t: InstalledTool): void {
 export async function requireGo(ctx: StageContext): Promise<string> {
   const go = ctx.run.toolPaths.go ?? which('go');
   if (!go) {
-    throw new StageFailure(`Expected a Go toolchain on PATH to build Karpenter ${ctx.config.karpenterVersion} (mode ${ctx.config.karpenterMode}); found none`, 'add actions/setup-go before this step, or use karpenter-mode: existing');
+    throw new StageFailure(
+      `Expected a Go toolchain on PATH to build Karpenter ${ctx.config.karpenterVersion} (mode ${ctx.config.karpenterMode}); found none`,
+      'add actions/setup-go before this step, or use karpenter-mode: existing',
+    );
   }
   const env = await goEnv(go, ctx.signal);
   ctx.run.toolPaths.go = go;
@@ -50,7 +53,12 @@ export const toolsStage: Stage = {
       try {
         t = await installTool(desc, version, { mirror: ctx.config.toolsMirror, usePath: true, log: ctx.info });
       } catch (err) {
-        throw new StageFailure(`Expected ${desc.name} ${version} installed and verified; ${(err as Error).message}`, ctx.config.toolsMirror ? `check that tools-mirror ${ctx.config.toolsMirror} holds the release files in the official layout` : 'check the runner can reach the release host, or set tools-mirror');
+        throw new StageFailure(
+          `Expected ${desc.name} ${version} installed and verified; ${(err as Error).message}`,
+          ctx.config.toolsMirror
+            ? `check that tools-mirror ${ctx.config.toolsMirror} holds the release files in the official layout`
+            : 'check the runner can reach the release host, or set tools-mirror',
+        );
       }
       recordTool(ctx.run, t);
       lines.push(

@@ -45,10 +45,7 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     child.on('error', (err) => reject(new Error(`${shown}: ${err.message}`)));
     child.on('close', (code, sig) => {
       if (code === 0 || (opts.allowFailure && code !== null)) resolve({ stdout, stderr, code: code ?? 0 });
-      else
-        reject(
-          new Error(`${shown} exited with ${code ?? sig}${stderr.trim() ? `:\n${tail(stderr, 30)}` : ''}`),
-        );
+      else reject(new Error(`${shown} exited with ${code ?? sig}${stderr.trim() ? `:\n${tail(stderr, 30)}` : ''}`));
     });
   });
 }

@@ -22,12 +22,7 @@ export function goModDownloadArgs(path: string, version: string): string[] {
  * lies, with its checksum (verified by the go command against go.sum's database). Runs outside
  * any workspace module so the caller's go.mod/go.work cannot change the answer.
  */
-export async function downloadModule(
-  go: string,
-  path: string,
-  version: string,
-  signal?: AbortSignal,
-): Promise<GoModule> {
+export async function downloadModule(go: string, path: string, version: string, signal?: AbortSignal): Promise<GoModule> {
   const { stdout, stderr, code } = await run(go, goModDownloadArgs(path, version), {
     cwd: tmpdir(),
     env: { ...process.env, GOWORK: 'off', GOFLAGS: '' },
@@ -49,6 +44,9 @@ export async function downloadModule(
 /** `go env GOVERSION GOOS GOARCH` -> the toolchain that builds. */
 export async function goEnv(go: string, signal?: AbortSignal): Promise<{ goVersion: string; goos: string; goarch: string }> {
   const { stdout } = await run(go, ['env', 'GOVERSION', 'GOOS', 'GOARCH'], { signal });
-  const [goVersion = '', goos = '', goarch = ''] = stdout.trim().split('\n').map((s) => s.trim());
+  const [goVersion = '', goos = '', goarch = ''] = stdout
+    .trim()
+    .split('\n')
+    .map((s) => s.trim());
   return { goVersion, goos, goarch };
 }

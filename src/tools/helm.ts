@@ -21,11 +21,7 @@ export function kubeArgs(config: Pick<Config, 'kubeconfig' | 'context'>): string
  * policy for where it lives (kind: side-loaded, never pulled; registry: pulled once), the
  * instance types mounted from a ConfigMap, bounded resources and the log level.
  */
-export function karpenterValues(o: {
-  mode: 'kind' | 'registry';
-  image: ImageRef;
-  logLevel?: string;
-}): Record<string, unknown> {
+export function karpenterValues(o: { mode: 'kind' | 'registry'; image: ImageRef; logLevel?: string }): Record<string, unknown> {
   return {
     imagePullPolicy: o.mode === 'kind' ? 'Never' : 'IfNotPresent',
     logLevel: o.logLevel ?? 'info',
@@ -91,11 +87,7 @@ export const KWOK_CHARTS = [
  * ConfigMap that came with Karpenter's (when this run's label is on it). `config` gives the
  * cluster (the post step passes the saved config); without it, helm's own defaults apply.
  */
-export async function uninstallReleases(
-  runState: RunState,
-  config: Pick<Config, 'kubeconfig' | 'context'> = {},
-  signal?: AbortSignal,
-): Promise<void> {
+export async function uninstallReleases(runState: RunState, config: Pick<Config, 'kubeconfig' | 'context'> = {}, signal?: AbortSignal): Promise<void> {
   const helm = runState.toolPaths.helm ?? 'helm';
   for (const release of [...runState.helmReleases].reverse()) {
     await run(helm, helmUninstallArgs(release, config), { signal });

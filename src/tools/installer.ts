@@ -32,12 +32,7 @@ export interface InstalledTool {
 }
 
 /** Where a tool's archive and checksum file are fetched from: the mirror, else the release host. */
-export function releaseUrls(
-  desc: ToolDescription,
-  version: string,
-  p: Platform,
-  mirror?: string,
-): { archive: string; checksums: string; file: string } {
+export function releaseUrls(desc: ToolDescription, version: string, p: Platform, mirror?: string): { archive: string; checksums: string; file: string } {
   const base = (mirror ?? desc.officialBase).replace(/\/+$/, '');
   const archivePath = desc.archivePath(version, p);
   return {
@@ -107,7 +102,7 @@ async function download(url: string): Promise<string> {
     }
     return await tc.downloadTool(url);
   } catch (err) {
-    throw new Error(`download of ${url} failed: ${(err as Error).message}`);
+    throw new Error(`download of ${url} failed: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -83,7 +83,7 @@ export async function startKarpenterProcess(o: {
   } catch (err) {
     if (child.exitCode === null && child.pid) await stopPid(child.pid, child);
     const log = existsSync(o.logFile) ? tail(readFileSync(o.logFile, 'utf8'), 30) : '';
-    throw new Error(`${(err as Error).message}${log ? `\nlast lines of ${o.logFile}:\n${log}` : ''}`);
+    throw new Error(`${(err as Error).message}${log ? `\nlast lines of ${o.logFile}:\n${log}` : ''}`, { cause: err });
   }
   if (!child.pid) throw new Error(`${o.binary} did not start`);
   return { pid: child.pid, child, healthUrl: url };

@@ -213,7 +213,12 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
     } else {
       if (!opts.ko) throw new Error(`karpenter-mode ${opts.mode} needs ko (tools stage)`);
       copyTree(join(mod.Dir, 'kwok/charts'), join(staging, 'chart'));
-      const koEnv = koBuildEnv(process.env, { mode: opts.mode, karpenterVersion: opts.karpenterVersion, clusterName: opts.clusterName, imageRepository: opts.imageRepository });
+      const koEnv = koBuildEnv(process.env, {
+        mode: opts.mode,
+        karpenterVersion: opts.karpenterVersion,
+        clusterName: opts.clusterName,
+        imageRepository: opts.imageRepository,
+      });
       opts.log(`KO_DOCKER_REPO=${koEnv.KO_DOCKER_REPO} ko ${koBuildArgs(env.goarch).join(' ')} (in ${mod.Dir})`);
       const { stdout } = await run(opts.ko, koBuildArgs(env.goarch), { cwd: mod.Dir, env: koEnv, signal: opts.signal, onLine: opts.log });
       const image = stdout.trim().split('\n').pop()!.trim();

@@ -13,10 +13,7 @@ const ARCH_BY_NODE: Record<string, Platform['arch']> = { x64: 'amd64', arm64: 'a
  * RUNNER_OS/RUNNER_ARCH when the runner sets them (they describe the job's machine), else Node's
  * process.platform/arch. Throws for a platform no release exists for.
  */
-export function detectPlatform(
-  env: Record<string, string | undefined> = process.env,
-  node: { platform: string; arch: string } = process,
-): Platform {
+export function detectPlatform(env: Record<string, string | undefined> = process.env, node: { platform: string; arch: string } = process): Platform {
   const os = (env.RUNNER_OS && OS_BY_RUNNER[env.RUNNER_OS]) || OS_BY_NODE[node.platform];
   const arch = (env.RUNNER_ARCH && ARCH_BY_RUNNER[env.RUNNER_ARCH]) || ARCH_BY_NODE[node.arch];
   if (!os) throw new Error(`unsupported runner OS: ${env.RUNNER_OS ?? node.platform}`);
