@@ -162,6 +162,35 @@ describe('karpenter-mode process', () => {
     expect(result.run.appliedClusterObjects).toEqual([]);
   });
 
+  it('existing mode fails on an unhealthy Karpenter Deployment, showing its status', async () => {
+    const ns = `gac-unhealthy-${randomBytes(3).toString('hex')}`;
+    await kube.core.createNamespace({ body: { metadata: { name: ns } } });
+    try {
+      const labels = { 'app.kubernetes.io/name': 'karpenter' };
+      await kube.apps.createNamespacedDeployment({
+        namespace: ns,
+        body: {
+          metadata: { name: 'karpenter', labels },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: labels },
+            // No node matches: the replica never becomes ready.
+            template: {
+              metadata: { labels },
+              spec: { nodeSelector: { 'gac-test/nowhere': 'true' }, containers: [{ name: 'controller', image: 'karpenter:none' }] },
+            },
+          },
+        },
+      });
+      const config = configFrom(inputs({ 'karpenter-mode': 'existing', stages: 'karpenter-install' }));
+      const result = await runStages([karpenterInstallStage], config);
+      expect(result.records[0]!.status).toBe('fail');
+      expect(result.records[0]!.message).toContain(`Expected a healthy Karpenter Deployment; found ${ns}/karpenter: 0/1 ready`);
+    } finally {
+      await kube.core.deleteNamespace({ name: ns });
+    }
+  });
+
   it('a second run on the same tool cache: no build, "cache hit" with the time saved', async () => {
     const config = configFrom(inputs({ stages: 'tools,karpenter-build', 'run-id': `${runId}-2` }));
     const result = await runStages([toolsStage, karpenterBuildStage], config);
