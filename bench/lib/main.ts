@@ -1,0 +1,212 @@
+// The benchmark: detection latency and overhead over repeated runs, a polling baseline, the
+// tool cache's effect, and cost as the scale grows. Writes bench/results.json and the figures
+// into docs/benchmarks.md. Exits non-zero only when it could not run.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { installEnv, sharedToolCache } from '../../__tests__/support/install-env.js';
+import { startResultsService } from '../../__tests__/support/results-service.js';
+import { loadBed } from '../../testbed/lib/bed.js';
+import { runBundle, cpuSeconds, rssMiB, type ActionSample } from './action.js';
+import { checksWallMs, overhead, stageDurations, stageLatencies } from './analyze.js';
+import { scaleFiles } from './fixtures.js';
+import { machine } from './machine.js';
+import { pollingBaseline } from './polling.js';
+import { renderReport, writeReport, type BenchResults, type RunFigures } from './report.js';
+import { summarize } from './stats.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const BUNDLE = path.join(ROOT, 'dist', 'index.js');
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '3' },
+      scales: { type: 'string', default: '4,32,128' },
+      'poll-interval': { type: 'string', default: '10' },
+      'skip-polling': { type: 'boolean', default: false },
+      'skip-cache': { type: 'boolean', default: false },
+      'cold-go': { type: 'boolean', default: false },
+      build: { type: 'boolean', default: false },
+      'no-docs': { type: 'boolean', default: false },
+    },
+  });
+  const scales = values.scales
+    .split(',')
+    .filter(Boolean)
+    .map((s) => Number(s));
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 0 || scales.some((s) => !Number.isInteger(s) || s < 1))
+    throw new Error(
+      'usage: node bench/run.ts [--runs N] [--scales 4,32,128] [--poll-interval 10] [--skip-polling] [--skip-cache] [--cold-go] [--build] [--no-docs]',
+    );
+  return { ...values, runs, scales, pollIntervalS: Number(values['poll-interval']) };
+}
+
+/** Builds the bundle when asked or missing; warns when src/ is newer than it. */
+function ensureBundle(build: boolean): void {
+  const newestSrc = () =>
+    Math.max(
+      ...fs
+        .readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true })
+        .filter((d) => d.isFile())
+        .map((d) => fs.statSync(path.join(d.parentPath, d.name)).mtimeMs),
+    );
+  if (build || !fs.existsSync(BUNDLE)) {
+    console.log('building the bundle (npm run build)');
+    const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('npm run build failed');
+  } else if (fs.statSync(BUNDLE).mtimeMs < newestSrc()) {
+    console.warn('warning: dist/index.js is older than src/: pass --build to measure the current source');
+  }
+}
+
+function figures(s: ActionSample): RunFigures {
+  const r = s.results;
+  const o = r ? overhead(r, s.main.start, s.main.end) : undefined;
+  return {
+    label: s.label,
+    ok: s.main.code === 0 && r?.run.result === 'pass',
+    result: r?.run.result ?? 'no results.json',
+    failedStage: r?.run.failedStage ?? null,
+    mainWallMs: s.main.end - s.main.start,
+    postWallMs: s.post.end - s.post.start,
+    overhead: o,
+    checksWallMs: r ? checksWallMs(r) : undefined,
+    latencies: r ? stageLatencies(r) : [],
+    stageMs: r ? stageDurations(r) : {},
+    cache: r?.cache ?? [],
+    maxRssMiB: rssMiB(s.main),
+    cpuS: cpuSeconds(s.main),
+    postMaxRssMiB: rssMiB(s.post),
+    postCpuS: cpuSeconds(s.post),
+    api: s.main.api?.total,
+    postApi: s.post.api?.total,
+    apiByKind: s.main.api?.byKind ?? {},
+    nodes: r?.outputs.nodesProvisioned ?? null,
+    pods: r?.outputs.podsScheduled ?? null,
+    failureLog: s.failureLog,
+  };
+}
+
+export async function main(argv0: string): Promise<number> {
+  const opts = options();
+  const startedAt = new Date();
+  let bed;
+  try {
+    bed = loadBed();
+    ensureBundle(opts.build);
+  } catch (e) {
+    console.error(`bench: cannot run: ${(e as Error).message}`);
+    return 2;
+  }
+  installEnv();
+  const toolCache = sharedToolCache();
+  const workDir = path.join(ROOT, '.tmp', 'bench', startedAt.toISOString().replace(/[:.]/g, '-'));
+  fs.mkdirSync(workDir, { recursive: true });
+  const service = await startResultsService();
+  const base = { kubeconfig: bed.kubeconfig, 'karpenter-mode': 'process' };
+  const out: BenchResults = {
+    schema: 'gac-bench/1',
+    startedAt: startedAt.toISOString(),
+    finishedAt: '',
+    command: `node bench/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
+    commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim(),
+    machine: machine(),
+    bedVersions: bed.versions,
+    options: {
+      runs: opts.runs,
+      scales: opts.scales,
+      pollIntervalS: opts.pollIntervalS,
+      polling: !opts['skip-polling'],
+      cache: !opts['skip-cache'],
+      coldGo: opts['cold-go'],
+    },
+    runs: [],
+    scale: [],
+    problems: [],
+  };
+  const save = () => {
+    out.finishedAt = new Date().toISOString();
+    fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(out, null, 1)}\n`);
+    if (!opts['no-docs']) writeReport(path.join(ROOT, 'docs', 'benchmarks.md'), renderReport(out));
+  };
+  const phase = async (name: string, f: () => Promise<void>) => {
+    const t = Date.now();
+    console.log(`\n=== bench: ${name} (${((t - startedAt.getTime()) / 60000).toFixed(1)} min in)`);
+    try {
+      await f();
+    } catch (e) {
+      out.problems.push(`${name}: ${(e as Error).stack ?? e}`);
+      console.error(`bench: ${name} failed: ${(e as Error).message}`);
+    }
+    console.log(`=== bench: ${name} took ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    save();
+  };
+  const action = (label: string, inputs: Record<string, string>, cache = toolCache, env: Record<string, string> = {}) =>
+    runBundle({ label, inputs: { ...base, ...inputs }, toolCache: cache, workDir, env: { ...service.env, ...env } }).then((s) => {
+      const f = figures(s);
+      if (!f.ok) out.problems.push(`${label}: ${f.result}${f.failedStage ? ` at ${f.failedStage}` : ''} (evidence ${s.evidenceDir})`);
+      console.log(
+        `  ${label}: ${f.result} in ${(f.mainWallMs / 1000).toFixed(1)} s, ${f.api ?? '?'} API requests, ${f.maxRssMiB?.toFixed(0) ?? '?'} MiB peak RSS`,
+      );
+      return f;
+    });
+
+  try {
+    if (!opts['skip-cache'])
+      await phase('cache: cold then warm tool cache', async () => {
+        const cold = fs.mkdtempSync(path.join(os.tmpdir(), 'gac-bench-toolcache-'));
+        const goEnv: Record<string, string> = opts['cold-go']
+          ? { GOMODCACHE: fs.mkdtempSync(path.join(os.tmpdir(), 'gac-bench-gomod-')), GOCACHE: fs.mkdtempSync(path.join(os.tmpdir(), 'gac-bench-gocache-')) }
+          : {};
+        const stages = { stages: 'preflight,tools,karpenter-build,karpenter-install,cleanup' };
+        try {
+          out.cache = { cold: await action('cache-cold', stages, cold, goEnv) };
+          out.cache.warm = await action('cache-warm', stages, cold);
+        } finally {
+          for (const d of [cold, ...Object.values(goEnv)]) {
+            spawnSync('chmod', ['-R', 'u+w', d]); // Go's module cache is read-only
+            fs.rmSync(d, { recursive: true, force: true });
+          }
+        }
+      });
+
+    await phase(`latency: ${opts.runs} run(s) of the default metric scenario`, async () => {
+      for (let i = 1; i <= opts.runs; i++) out.runs.push(await action(`metric-${i}`, {}));
+    });
+
+    if (!opts['skip-polling'])
+      await phase(`polling baseline (kubectl get + sleep ${opts.pollIntervalS} s)`, async () => {
+        const actionChecks = summarize(out.runs.filter((r) => r.ok).map((r) => r.checksWallMs));
+        const b = await pollingBaseline(bed, base, { intervalS: opts.pollIntervalS, workDir });
+        out.polling = { ...b, actionChecksWallMs: actionChecks, ratio: b.checksWallMs && actionChecks ? b.checksWallMs / actionChecks.median : undefined };
+        if (!b.ok) out.problems.push(`polling baseline: ${b.error}`);
+      });
+
+    if (opts.scales.length)
+      await phase(`scale: pending-pods at ${opts.scales.join(', ')} replicas`, async () => {
+        const files = scaleFiles(workDir, Math.max(...opts.scales) + 8);
+        for (const n of opts.scales) {
+          const f = await action(`scale-${n}`, {
+            scenario: 'pending-pods',
+            'max-replicas': String(n),
+            nodepool: files.nodepool,
+            'instance-types': files.instanceTypes,
+            timeouts: 'provision=15m,schedule=15m,consolidation=15m,cleanup=10m',
+          });
+          out.scale.push({ replicas: n, ...f });
+        }
+      });
+  } finally {
+    await service.close();
+    save();
+  }
+  console.log(
+    `\nbench: done in ${((Date.now() - startedAt.getTime()) / 60000).toFixed(1)} min; bench/results.json${opts['no-docs'] ? '' : ' and docs/benchmarks.md'} written (${argv0})`,
+  );
+  if (out.problems.length) console.log(`problems:\n- ${out.problems.join('\n- ')}`);
+  return 0;
+}
