@@ -63,6 +63,14 @@ function ensureBundle(build: boolean): void {
   }
 }
 
+function dirBytes(dir: string): number {
+  if (!fs.existsSync(dir)) return 0;
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .reduce((n, d) => n + fs.statSync(path.join(d.parentPath, d.name)).size, 0);
+}
+
 function figures(s: ActionSample): RunFigures {
   const r = s.results;
   const o = r ? overhead(r, s.main.start, s.main.end) : undefined;
@@ -165,6 +173,8 @@ export async function main(argv0: string): Promise<number> {
         const stages = { stages: 'preflight,tools,karpenter-build,karpenter-install,cleanup' };
         try {
           out.cache = { cold: await action('cache-cold', stages, cold, goEnv) };
+          // What `go mod download` fetched into the empty module cache: the zips, .mod and .info files.
+          if (goEnv.GOMODCACHE) out.cache.goDownloadBytes = dirBytes(path.join(goEnv.GOMODCACHE, 'cache', 'download'));
           out.cache.warm = await action('cache-warm', stages, cold);
         } finally {
           for (const d of [cold, ...Object.values(goEnv)]) {

@@ -97,7 +97,11 @@ export async function pollingBaseline(
         return desired > config.minReplicas;
       });
     const podsIn = (phase: string) => k('get', 'pods', '-n', ns, '-l', WORKLOAD_SELECTOR, `--field-selector=status.phase=${phase}`, '-o', 'name');
-    await pollUntil('pods Pending', async () => lines(await podsIn('Pending')).length > 0);
+    // A 10 s poll can miss the Pending window altogether; a script that waited for it would hang, so Running counts too.
+    await pollUntil(
+      'pods Pending (or already Running)',
+      async () => lines(await podsIn('Pending')).length > 0 || lines(await podsIn('Running')).length >= desired,
+    );
     await pollUntil('new GPU nodes Ready', async () => {
       const ready = lines(
         await k(

@@ -40,7 +40,7 @@ export interface BenchResults {
   machine: Machine;
   bedVersions: Record<string, string>;
   options: { runs: number; scales: number[]; pollIntervalS: number; polling: boolean; cache: boolean; coldGo: boolean };
-  cache?: { cold: RunFigures; warm?: RunFigures };
+  cache?: { cold: RunFigures; warm?: RunFigures; goDownloadBytes?: number };
   runs: RunFigures[];
   polling?: BaselineSample & { actionChecksWallMs?: Summary; ratio?: number };
   scale: (RunFigures & { replicas: number })[];
@@ -166,6 +166,9 @@ function cacheSection(c: BenchResults['cache'], coldGo: boolean): string {
         }),
       ]),
     ),
+    c.goDownloadBytes === undefined
+      ? ''
+      : `\nThe cold run's \`go mod download\` fetched ${bytes(c.goDownloadBytes)} into the empty module cache (size of GOMODCACHE/cache/download).`,
   ].join('\n');
 }
 
