@@ -16,7 +16,8 @@ export function bedKube(kubeconfig: string): Kube {
 
 export async function snapshot(kube: Kube, pool = 'gpu'): Promise<ClusterSnapshot> {
   const namespaces = await kube.core.listNamespace({ labelSelector: RUN_LABEL_KEY });
-  const claims = (await kube.custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodeclaims' })) as {
+  // Before any run installed Karpenter's CRDs there are no NodeClaims (the API answers 404).
+  const claims = (await kube.custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodeclaims' }).catch(() => ({ items: [] }))) as {
     items: k8s.KubernetesObject[];
   };
   const nodes = await kube.core.listNode({ labelSelector: `karpenter.sh/nodepool=${pool}` });
