@@ -53,18 +53,57 @@ describe('watchUntil', () => {
   });
 
   it('relists after 410 Gone when resuming from an expired resourceVersion', async () => {
-    await createCm('after-gone');
-    const logs: string[] = [];
-    const found = await watchUntil<k8s.V1ConfigMap, string>(kube, {
-      path: cmPath(),
-      resourceVersion: '1',
-      signal: AbortSignal.timeout(60_000),
-      describe: 'configmap after-gone',
-      log: (m) => logs.push(m),
-      until: (items) => (items.has(`${ns}/after-gone`) ? 'seen' : undefined),
-    });
-    expect(found).toBe('seen');
-    expect(logs.join('\n')).toMatch(/410 Gone\); relisting/);
+    // A CRD made now has a watch cache that starts now: resourceVersion 1 is older than its
+    // window, so the apiserver answers the watch with ERROR 410 Expired.
+    const group = `${ns}.watch.gac.test`;
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `probes.${group}` },
+      spec: {
+        group,
+        scope: 'Cluster',
+        names: { plural: 'probes', singular: 'probe', kind: 'Probe' },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    };
+    await kube.apiext.createCustomResourceDefinition({ body: crd });
+    try {
+      await watchUntil<k8s.V1CustomResourceDefinition & k8s.KubernetesObject, true>(kube, {
+        path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        fieldSelector: `metadata.name=probes.${group}`,
+        signal: AbortSignal.timeout(60_000),
+        describe: 'probe CRD Established',
+        until: (items) =>
+          (items.get(`probes.${group}`)?.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined,
+      });
+      await kube.custom.createClusterCustomObject({
+        group,
+        version: 'v1',
+        plural: 'probes',
+        body: { apiVersion: `${group}/v1`, kind: 'Probe', metadata: { name: 'after-gone' } },
+      });
+      const logs: string[] = [];
+      const found = await watchUntil<k8s.KubernetesObject, string>(kube, {
+        path: `/apis/${group}/v1/probes`,
+        resourceVersion: '1',
+        signal: AbortSignal.timeout(60_000),
+        describe: 'probe after-gone',
+        log: (m) => logs.push(m),
+        until: (items) => (items.has('after-gone') ? 'seen' : undefined),
+      });
+      expect(found).toBe('seen');
+      expect(logs.join('\n')).toMatch(/resourceVersion 1 expired \(410 Gone\); relisting/);
+    } finally {
+      await kube.apiext.deleteCustomResourceDefinition({ name: `probes.${group}` });
+      await watchUntil<k8s.KubernetesObject, true>(kube, {
+        path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        fieldSelector: `metadata.name=probes.${group}`,
+        signal: AbortSignal.timeout(60_000),
+        describe: 'probe CRD gone',
+        until: (items) => (items.size === 0 ? true : undefined),
+      });
+    }
   });
 
   it('resumes from the last resourceVersion when the connection drops', async () => {

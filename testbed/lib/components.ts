@@ -120,7 +120,7 @@ export function specs(l: Layout): Record<string, Spec> {
       ],
       log: log('kube-scheduler'),
       port: p.scheduler,
-      ready: https(p.scheduler, '/readyz'),
+      ready: https(p.scheduler, '/healthz'),
     },
     kwok: {
       // the nodes Karpenter's KWOK provider creates carry kwok.x-k8s.io/node=fake; no stage config
