@@ -20,8 +20,11 @@ let mirror: Mirror;
 let temp: string;
 const helmVersion = () => bed.versions.HELM_VERSION!;
 const koVersion = () => bed.versions.KO_VERSION!;
+let basePath: string | undefined;
 const toolsRun = (toolCache: string) => {
   process.env.RUNNER_TOOL_CACHE = toolCache;
+  // core.addPath of an earlier run would let the stage take that helm from PATH.
+  process.env.PATH = basePath;
   const config = configFrom({
     'karpenter-mode': 'registry',
     'image-repository': '127.0.0.1:27410/karpenter',
@@ -38,6 +41,7 @@ const toolsRun = (toolCache: string) => {
 beforeAll(async () => {
   bed = loadBed();
   temp = installEnv(mkdtempSync(join(tmpdir(), 'gac-tc-')));
+  basePath = process.env.PATH;
   const p = detectPlatform();
   mirror = await startMirror(
     [
