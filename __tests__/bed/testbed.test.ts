@@ -10,7 +10,7 @@ import { connect, type Kube } from '../../src/kube/client.js';
 import { getJson, rawRequest } from '../../src/kube/raw.js';
 import { probeUntil } from '../../src/kube/wait.js';
 import { watchUntil } from '../../src/kube/watch.js';
-import { loadBed, setGpuMetrics, type Bed } from '../../testbed/lib/bed.js';
+import { loadBed, setGpuMetrics, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';
 
 const METRIC = 'dcgm_gpu_power_usage';
@@ -152,6 +152,23 @@ describe('test bed', () => {
     } finally {
       await kube.core.deleteNode({ name: node });
     }
+  });
+
+  it('stops and starts components for fault tests, keeping bed.json accurate', async () => {
+    await stopComponent(bed, 'prometheus-adapter');
+    expect(loadBed().components['prometheus-adapter'].pid).toBe(0);
+    // the aggregator cannot reach the adapter: the metric API fails rather than answering stale data
+    expect((await rawRequest(kube, METRIC_PATH)).status).toBe(503);
+    await startComponent(bed, 'prometheus-adapter');
+    expect(loadBed().components['prometheus-adapter'].pid).toBe(bed.components['prometheus-adapter'].pid);
+    await metricUntil(`${METRIC} served again`, () => true, 120_000);
+
+    const before = bed.components['kube-apiserver'].pid;
+    await stopComponent(bed, 'kube-apiserver');
+    expect((await rawRequest(kube, '/version').catch(() => ({ status: 0 }))).status).toBe(0);
+    await startComponent(bed, 'kube-apiserver');
+    expect(bed.components['kube-apiserver'].pid).not.toBe(before);
+    expect((await kube.version.getCode()).gitVersion).toBe(bed.versions.KUBERNETES_VERSION);
   });
 
   describe('GPU metric pipeline', () => {
