@@ -4,6 +4,7 @@ import { formatConditions, isTrue, type WithConditions } from '../checks/conditi
 import { applyObject, readObject } from '../kube/apply.js';
 import { NODEPOOLS } from '../kube/paths.js';
 import { waitFor } from '../kube/wait.js';
+import type { Kube } from '../kube/client.js';
 import type { RunState } from '../types.js';
 import { pass, StageFailure, type Stage } from './stage.js';
 
@@ -14,6 +15,51 @@ export function labelled(manifests: Record<string, unknown>[], label: RunState['
     obj.metadata = { ...obj.metadata, labels: { ...obj.metadata?.labels, [label.key]: label.value } };
     return obj;
   });
+}
+
+/**
+ * The status KWOKNodeClass's CRD declares as its default (Ready=True). The apiserver does not
+ * apply that default (the status subresource drops status on create), and Karpenter counts a
+ * NodePool Ready, and provisions for it, only when its NodeClass is Ready: so the action sets it,
+ * as the CRD intends. A JSON patch for the status subresource. Pure.
+ */
+export function kwokNodeClassReadyPatch(generation: number | undefined, now: Date): unknown[] {
+  return [
+    {
+      op: 'add',
+      path: '/status',
+      value: {
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'Ready',
+            message: '',
+            lastTransitionTime: now.toISOString(),
+            ...(generation ? { observedGeneration: generation } : {}),
+          },
+        ],
+      },
+    },
+  ];
+}
+
+const isKwokNodeClass = (o: k8s.KubernetesObject) => o.kind === 'KWOKNodeClass' && (o.apiVersion ?? '').startsWith('karpenter.kwok.sh/');
+
+/** Marks a KWOKNodeClass Ready unless something already set its Ready condition. */
+async function ensureKwokNodeClassReady(kube: Kube, obj: k8s.KubernetesObject): Promise<string | undefined> {
+  const current = (await readObject(kube, { apiVersion: obj.apiVersion!, kind: obj.kind!, metadata: { name: obj.metadata!.name! } })) as
+    (k8s.KubernetesObject & WithConditions) | undefined;
+  if (!current || current.status?.conditions?.some((c) => c.type === 'Ready')) return undefined;
+  const [group, version] = obj.apiVersion!.split('/') as [string, string];
+  await kube.custom.patchClusterCustomObjectStatus({
+    group,
+    version,
+    plural: 'kwoknodeclasses',
+    name: obj.metadata!.name!,
+    body: kwokNodeClassReadyPatch(current.metadata?.generation, new Date()),
+  });
+  return `KWOKNodeClass ${obj.metadata!.name}: status Ready=True set (the CRD's declared default, which the apiserver does not apply)`;
 }
 
 /** `kubectl get -o yaml` as a person would read it: without managedFields. Pure. */
@@ -47,6 +93,10 @@ export const nodepoolStage: Stage = {
       }
       if (!before && !ref.metadata.namespace) run.appliedClusterObjects.push({ apiVersion: ref.apiVersion, kind: ref.kind, name: ref.metadata.name });
       notes.push(`${obj.kind} ${ref.metadata.name}: ${before ? 'updated (existed before; left in place at cleanup)' : 'created'} by server-side apply`);
+      if (isKwokNodeClass(obj)) {
+        const note = await ensureKwokNodeClassReady(kube, obj);
+        if (note) notes.push(note);
+      }
     }
 
     // Karpenter marks the NodePool Ready once it has seen it and its NodeClass: proof it will provision for it.
