@@ -2,6 +2,7 @@
 // ${BED_DIR}/bed.json and prints the admin kubeconfig path. A second run while it runs says so.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { bedDir, bedFile, saveBed, type Bed } from './lib/bed.js';
 import { ensurePki, IDENTITIES, kubeconfig } from './lib/certs.js';
@@ -11,6 +12,14 @@ import { get, runs, spawnDetached, waitReady, waitUntil } from './lib/proc.js';
 import { stopAll } from './lib/stop.js';
 
 const t0 = Date.now();
+
+/** True when nothing listens on 127.0.0.1:port (a probe could otherwise reach another process's server). */
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 const secs = (from: number) => ((Date.now() - from) / 1000).toFixed(1);
 const dir = bedDir();
 
@@ -34,6 +43,10 @@ async function main() {
     process.exitCode = 1;
     return;
   }
+
+  const busy = [];
+  for (const [name, port] of Object.entries(ports())) if (!(await portFree(port))) busy.push(`${name} ${port}`);
+  if (busy.length) throw new Error(`ports in use: ${busy.join(', ')} (another bed? set BED_PORT_BASE or BED_PORT_<NAME>)`);
 
   const v = versions();
   const bin = binaries(v);
