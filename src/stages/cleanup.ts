@@ -7,6 +7,7 @@ import { waitFor, withSoftDeadline } from '../kube/wait.js';
 import { uninstallReleases } from '../tools/helm.js';
 import { stopKarpenterProcess } from '../tools/karpenter-process.js';
 import { runIdentity } from './provision.js';
+import type { RunState } from '../types.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
 /** The plural resource name of a kind, for the few kinds a run applies (NodePool, KWOKNodeClass, CRDs). Pure. */
@@ -36,6 +37,16 @@ function waitGone(ctx: StageContext, path: string, name: string, what: string): 
   );
 }
 
+/**
+ * True when the run cannot have created anything: neither preflight nor workload recorded a
+ * baseline (the namespace comes after it), and no install step recorded an object, release or
+ * process. Cleanup then touches nothing, so a run that failed early (cluster unreachable, no
+ * permissions) does not report "left behind" for objects that never existed. Pure.
+ */
+export function createdNothing(run: RunState): boolean {
+  return run.baselineNodes === undefined && run.appliedClusterObjects.length === 0 && !run.karpenterPid && run.helmReleases.length === 0;
+}
+
 const ignore404 = (e: unknown) => {
   if (e instanceof ApiError && e.status === 404) return undefined;
   throw e;
@@ -46,6 +57,7 @@ export const cleanupStage: Stage = {
   async run(stageCtx) {
     const ctx = withSoftDeadline(stageCtx, 'cleanup');
     const { config, run } = ctx;
+    if (createdNothing(run)) return pass('nothing to remove: the run stopped before it created anything');
     const kube = ctx.kube();
     const done: string[] = [];
     const problems: string[] = [];
