@@ -33,7 +33,6 @@ export function skipReasonFor(stage: Stage, config: Config, earlier: StageRecord
   return stage.skipReason?.(config);
 }
 
-
 export async function runStages(stages: Stage[], config: Config, opts: RunOptions = {}): Promise<RunResult> {
   const run = opts.run ?? newRunState(config);
   const records: StageRecord[] = [];
@@ -90,20 +89,59 @@ async function diagnose(stage: Stage, ctx: StageContext, error: Error): Promise<
   }
 }
 
-/** Resolves with the stage's promise, or rejects when its signal aborts first (timeout or cancel). */
+/** How long a stage may take, after its signal aborts, to fail with its own words (the last state its wait saw). */
+const ABORT_GRACE_MS = 2000;
+
+/**
+ * Resolves with the stage's promise, or rejects when its signal aborts first (timeout or cancel).
+ * A stage's waits honour the signal and then fail with what they last saw, which says more than
+ * a bare timeout: that message is used when it comes within a short grace.
+ */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal, what: string, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const settle = (f: () => void) => {
+      if (!settled) ((settled = true), f());
+    };
     const onAbort = () => {
       const timedOut = signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
-      reject(new Error(timedOut ? `${what} timed out after ${formatDuration(timeoutMs)}` : `${what} cancelled`));
+      const bare = new Error(timedOut ? `${what} timed out after ${formatDuration(timeoutMs)}` : `${what} cancelled`);
+      const grace = setTimeout(() => settle(() => reject(bare)), ABORT_GRACE_MS);
+      work
+        .then(
+          (v) => settle(() => resolve(v)),
+          (e: unknown) => settle(() => reject(withContext(bare, e))),
+        )
+        .finally(() => clearTimeout(grace));
     };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    work
+      .then(
+        (v) => settle(() => resolve(v)),
+        // After an abort, the abort path words the failure (with this error as context).
+        (e: unknown) => {
+          if (!signal.aborted) settle(() => reject(e));
+        },
+      )
+      .finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
 
-function record(stage: Stage, status: StageRecord['status'], message: string, startedAt: Date, evidence: EvidenceItem[], diagnostics: EvidenceItem[]): StageRecord {
+/** "<stage> timed out after 1m00s: <what the wait last saw>". */
+function withContext(bare: Error, cause: unknown): Error {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return detail && !detail.startsWith(bare.message) ? new Error(`${bare.message}: ${detail}`) : bare;
+}
+
+function record(
+  stage: Stage,
+  status: StageRecord['status'],
+  message: string,
+  startedAt: Date,
+  evidence: EvidenceItem[],
+  diagnostics: EvidenceItem[],
+): StageRecord {
   const finishedAt = new Date();
   return {
     name: stage.name,
@@ -117,7 +155,14 @@ function record(stage: Stage, status: StageRecord['status'], message: string, st
   };
 }
 
-function makeContext(config: Config, run: RunState, signal: AbortSignal, kube: () => Kube, evidence: EvidenceItem[], diagnostics: EvidenceItem[]): StageContext {
+function makeContext(
+  config: Config,
+  run: RunState,
+  signal: AbortSignal,
+  kube: () => Kube,
+  evidence: EvidenceItem[],
+  diagnostics: EvidenceItem[],
+): StageContext {
   return {
     config,
     run,

@@ -32,12 +32,16 @@ describe('runStages', () => {
 
   it('skips the rest after a failure, still runs cleanup, and collects diagnostics', async () => {
     calls.length = 0;
-    const failing = stage('hpa', async (ctx) => {
-      ctx.evidence({ title: 'HPA', command: 'kubectl get hpa', output: 'desired 1' });
-      throw new StageFailure('desiredReplicas stayed at 1', 'check the metric');
-    }, {
-      diagnose: async (ctx: StageContext, error: Error) => ctx.diagnostic({ title: 'why', output: error.message }),
-    });
+    const failing = stage(
+      'hpa',
+      async (ctx) => {
+        ctx.evidence({ title: 'HPA', command: 'kubectl get hpa', output: 'desired 1' });
+        throw new StageFailure('desiredReplicas stayed at 1', 'check the metric');
+      },
+      {
+        diagnose: async (ctx: StageContext, error: Error) => ctx.diagnostic({ title: 'why', output: error.message }),
+      },
+    );
     const { records } = await runStages([passing('workload'), failing, passing('provision'), passing('cleanup')], config());
     expect(records.map((r) => r.status)).toEqual(['pass', 'fail', 'skip', 'pass']);
     expect(records[1]!.message).toBe('desiredReplicas stayed at 1. Next: check the metric');
@@ -81,7 +85,7 @@ describe('runStages', () => {
     const cleanup = stage('cleanup', async (ctx) => ((cleanupSignal = ctx.signal), pass('cleaned')));
     const { records } = await runStages([waiting, passing('consolidation'), cleanup], config(), { signal: cancel.signal });
     expect(records.map((r) => [r.name, r.status, r.message])).toEqual([
-      ['schedule', 'fail', 'schedule cancelled'],
+      ['schedule', 'fail', 'schedule cancelled: watch aborted'],
       ['consolidation', 'skip', 'not run: stage schedule failed'],
       ['cleanup', 'pass', 'cleaned'],
     ]);
@@ -113,5 +117,16 @@ describe('skipReasonFor', () => {
   it('skips after cancel but never cleanup', () => {
     expect(skipReasonFor(passing('hpa'), c, [], true)).toBe('not run: the run was cancelled');
     expect(skipReasonFor(passing('cleanup'), c, [], true)).toBeUndefined();
+  });
+});
+
+describe('timeout messages', () => {
+  it('carry what the stage last saw when its wait fails on the abort', async () => {
+    const waiting = stage(
+      'provision',
+      (ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('2 of 4 NodeClaims Initialized')))),
+    );
+    const { records } = await runStages([waiting, passing('cleanup')], config({ timeouts: 'provision=1s' }));
+    expect(records[0]!.message).toBe('provision timed out after 1.0s: 2 of 4 NodeClaims Initialized');
   });
 });
