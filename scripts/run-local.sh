@@ -9,4 +9,4 @@ source scripts/node24.sh
 [ -f dist/index.js ] || npm run build
 testbed/build
 testbed/up
-exec node scripts/run-local.ts "$@"
+exec node --disable-warning=ExperimentalWarning --import ./testbed/lib/resolve-ts.mjs scripts/run-local.ts "$@"
