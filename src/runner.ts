@@ -101,7 +101,9 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal, what: string, ti
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const settle = (f: () => void) => {
-      if (!settled) ((settled = true), f());
+      if (settled) return;
+      settled = true;
+      f();
     };
     const onAbort = () => {
       const timedOut = signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
