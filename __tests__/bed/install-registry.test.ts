@@ -114,4 +114,12 @@ describe('karpenter-mode registry', () => {
     expect(pods.items.map((p) => `${p.spec?.nodeName}:${p.status?.phase}`)).toEqual([`${node}:Running`]);
     expect(run.helmReleases).toEqual([{ namespace: KARPENTER_NAMESPACE, name: KARPENTER_RELEASE }]);
   });
+
+  it('a second run finds the image still in the registry: cache hit, no ko build', async () => {
+    const again = await runStages([toolsStage, karpenterBuildStage], { ...config, stages: ['tools', 'karpenter-build'] });
+    for (const r of again.records) console.log(`[figures] registry warm: ${r.name} ${r.status} ${r.durationMs} ms: ${r.message}`);
+    expect(again.records.map((r) => `${r.name}:${r.status}`)).toEqual(['tools:pass', 'karpenter-build:pass']);
+    expect(again.records[1]!.message).toMatch(/^cache hit: /);
+    expect(again.run.versions['karpenter-image']).toBe(run!.versions['karpenter-image']);
+  });
 });
