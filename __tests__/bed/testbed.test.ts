@@ -10,7 +10,8 @@ import { connect, type Kube } from '../../src/kube/client.js';
 import { getJson, rawRequest } from '../../src/kube/raw.js';
 import { probeUntil } from '../../src/kube/wait.js';
 import { watchUntil } from '../../src/kube/watch.js';
-import { loadBed, setGpuMetrics, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
+import { addComponent, bin, loadBed, removeComponent, setGpuMetrics, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
+import { isAlive } from '../../testbed/lib/proc.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';
 
 const METRIC = 'dcgm_gpu_power_usage';
@@ -169,6 +170,23 @@ describe('test bed', () => {
     await startComponent(bed, 'kube-apiserver');
     expect(bed.components['kube-apiserver'].pid).not.toBe(before);
     expect((await kube.version.getCode()).gitVersion).toBe(bed.versions.KUBERNETES_VERSION);
+  });
+
+  it('runs a process of the caller as a bed component that down would end', async () => {
+    const port = 27419;
+    const c = await addComponent(bed, 'extra-exporter', {
+      cmd: [bin(bed, 'node'), bed.components['dcgm-exporter'].cmd[1], `--port=${port}`],
+      port,
+      ready: { url: `http://127.0.0.1:${port}/healthz` },
+    });
+    try {
+      expect(loadBed().components['extra-exporter']).toMatchObject({ pid: c.pid, port, log: `${bed.dir}/logs/extra-exporter.log` });
+      expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
+    } finally {
+      await removeComponent(bed, 'extra-exporter');
+    }
+    expect(isAlive(c.pid)).toBe(false);
+    expect(loadBed().components['extra-exporter']).toBeUndefined();
   });
 
   describe('GPU metric pipeline', () => {

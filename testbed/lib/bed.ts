@@ -98,6 +98,36 @@ export async function stopComponent(bed: Bed, name: string): Promise<void> {
   saveBed(bed);
 }
 
+/**
+ * Starts a process of the caller's (e.g. Karpenter, a loopback registry) as a component of the bed:
+ * logged to logs/<name>.log unless `log` says otherwise, waited for (its `ready` probe), recorded
+ * in bed.json, so stopComponent/startComponent work on it and testbed/down ends it.
+ */
+export async function addComponent(
+  bed: Bed,
+  name: string,
+  spec: Omit<ComponentRecord, 'pid' | 'log'> & { log?: string },
+  timeoutMs?: number,
+): Promise<ComponentRecord> {
+  const existing = bed.components[name];
+  if (existing?.pid && runs(existing.pid, existing.cmd[0])) throw new Error(`component "${name}" already runs (pid ${existing.pid})`);
+  const record: ComponentRecord = { ...spec, log: spec.log ?? join(bed.dir, 'logs', `${name}.log`), pid: 0 };
+  bed.components[name] = record;
+  try {
+    bed.components[name] = await restart(name, record, timeoutMs);
+  } finally {
+    saveBed(bed);
+  }
+  return bed.components[name];
+}
+
+/** Stops a component added with addComponent and drops it from bed.json. */
+export async function removeComponent(bed: Bed, name: string): Promise<void> {
+  await stopComponent(bed, name);
+  delete bed.components[name];
+  saveBed(bed);
+}
+
 /** Starts a component stopped by stopComponent (a no-op when it runs) and waits until it is ready. */
 export async function startComponent(bed: Bed, name: string, timeoutMs?: number): Promise<void> {
   const c = component(bed, name);

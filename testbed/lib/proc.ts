@@ -147,7 +147,13 @@ export async function waitReady(name: string, c: ComponentRecord, timeoutMs = 12
 export async function restart(name: string, c: ComponentRecord, timeoutMs?: number): Promise<ComponentRecord> {
   const pid = spawnDetached(c.cmd, c.log, c.env);
   const next = { ...c, pid };
-  await waitReady(name, next, timeoutMs);
+  try {
+    await waitReady(name, next, timeoutMs);
+  } catch (e) {
+    // not ready: leave nothing running that no record points to
+    await stopPid(pid, c.cmd[0]);
+    throw e;
+  }
   return next;
 }
 
