@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/inputs.js';
-import { deleteObject } from '../../src/kube/apply.js';
+import type * as k8s from '@kubernetes/client-node';
+import { applyObject, deleteObject, type ObjectRef, readObject } from '../../src/kube/apply.js';
 import { connect, type Kube } from '../../src/kube/client.js';
 import { runStages } from '../../src/runner.js';
 import { karpenterBuildStage } from '../../src/stages/karpenter-build.js';
@@ -113,6 +114,29 @@ describe('karpenter-mode registry', () => {
     const pods = await kube.core.listNamespacedPod({ namespace: KARPENTER_NAMESPACE, labelSelector: 'app.kubernetes.io/name=karpenter' });
     expect(pods.items.map((p) => `${p.spec?.nodeName}:${p.status?.phase}`)).toEqual([`${node}:Running`]);
     expect(run.helmReleases).toEqual([{ namespace: KARPENTER_NAMESPACE, name: KARPENTER_RELEASE }]);
+  });
+
+  it('existing mode finds the Helm-installed Karpenter Deployment by label and the GPU NodePool', async () => {
+    const [pool, nodeClass] = config.nodePool.manifests as unknown as k8s.KubernetesObject[];
+    const created: k8s.KubernetesObject[] = [];
+    try {
+      for (const o of [nodeClass!, pool!]) {
+        if (!(await readObject(kube, o as ObjectRef))) created.push(o);
+        await applyObject(kube, o);
+      }
+      const existing = configFrom({
+        kubeconfig: bed.kubeconfig,
+        'karpenter-mode': 'existing',
+        'evidence-dir': config.evidenceDir,
+        'run-id': config.runId,
+        stages: 'karpenter-install',
+      });
+      const r = await runStages([karpenterInstallStage], existing);
+      expect(r.records[0]!.status).toBe('pass');
+      expect(r.records[0]!.message).toBe(`existing Karpenter found: Deployment ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE}; GPU NodePool(s): gpu`);
+    } finally {
+      for (const o of created.reverse()) await deleteObject(kube, o as ObjectRef);
+    }
   });
 
   it('a second run finds the image still in the registry: cache hit, no ko build', async () => {
