@@ -143,13 +143,23 @@ async function main() {
   console.log(`kubeconfig: ${bed.kubeconfig}`);
 }
 
-main().catch(async (e: Error) => {
-  console.error(`testbed/up failed: ${e.message}`);
+let failing = false;
+async function fail(message: string, exitCode: number) {
+  // once: a signal and the start it interrupts both end up here
+  if (failing) return;
+  failing = true;
+  console.error(`testbed/up failed: ${message}`);
   if (process.env.BED_KEEP_ON_FAILURE) {
     console.error('BED_KEEP_ON_FAILURE set: leaving the started components running; testbed/down ends them');
   } else if (existsSync(bedFile(dir))) {
     console.error('stopping what was started (set BED_KEEP_ON_FAILURE=1 to keep it for inspection); logs stay in ' + join(dir, 'logs'));
     await stopAll(dir);
   }
-  process.exitCode = 1;
-});
+  process.exit(exitCode);
+}
+
+// interrupted mid-start: end what was started rather than leave a half bed behind (spawns are
+// synchronous and bed.json is saved right after them, so the record is complete here)
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void fail(`interrupted (${sig})`, 130));
+
+main().catch((e: Error) => fail(e.message, 1));
