@@ -3,6 +3,7 @@
 // made by hand becomes a KWOK Node with nvidia.com/gpu capacity; existing mode finds this
 // Karpenter; a second run skips the build; cleanup leaves no process behind.
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ import { karpenterInstallStage } from '../../src/stages/karpenter-install.js';
 import { nodepoolStage } from '../../src/stages/nodepool.js';
 import { toolsStage } from '../../src/stages/tools.js';
 import { KARPENTER_BINARY } from '../../src/tools/karpenter.js';
-import { startKarpenterProcess, stopKarpenterProcess } from '../../src/tools/karpenter-process.js';
+import { privateDir, startKarpenterProcess, stopKarpenterProcess } from '../../src/tools/karpenter-process.js';
 import type { RunState } from '../../src/types.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
 import { installEnv } from '../support/install-env.js';
@@ -31,6 +32,8 @@ const runId = `inst-${randomBytes(3).toString('hex')}`;
 const STAGES = [toolsStage, karpenterBuildStage, karpenterInstallStage, nodepoolStage];
 const inputs = (extra: Record<string, string> = {}) => ({
   kubeconfig: bed.kubeconfig,
+  // A context makes the stage write Karpenter a kubeconfig holding only that context.
+  context: 'gac-bed',
   'karpenter-mode': 'process',
   'kwok-install': 'skip',
   'run-id': runId,
@@ -74,6 +77,7 @@ afterAll(async () => {
   const pid = run.karpenterPid;
   await stopKarpenterProcess(run);
   if (pid) expect(alive(pid)).toBe(false);
+  expect(existsSync(privateDir(run.runId))).toBe(false);
   for (const o of [...run.appliedClusterObjects].reverse()) await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } });
 });
 
@@ -87,6 +91,9 @@ describe('karpenter-mode process', () => {
     expect(run.karpenterPid).toBeGreaterThan(0);
     expect(alive(run.karpenterPid!)).toBe(true);
     expect((await fetch(run.karpenterHealthUrl!)).status).toBe(200);
+    const kubeconfig = join(privateDir(run.runId), 'kubeconfig');
+    expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`/proc/${run.karpenterPid}/environ`, 'utf8').split('\0')).toContain(`KUBECONFIG=${kubeconfig}`);
     expect(run.versions.karpenter).toBe('v1.8.0');
     expect(run.versions['karpenter-module-sum']).toMatch(/^h1:/);
     expect(run.toolPaths.karpenter).toMatch(new RegExp(`/karpenter-kwok/1\\.8\\.0-process\\.g[0-9a-f]{12}/[^/]+/${KARPENTER_BINARY}$`));

@@ -7,7 +7,6 @@ import type { Kube } from '../kube/client.js';
 import { NODEPOOLS } from '../kube/paths.js';
 import { ApiError, getJson } from '../kube/raw.js';
 import { waitFor } from '../kube/wait.js';
-import { runnerTemp } from '../paths.js';
 import { run as runCommand } from '../tools/exec.js';
 import {
   INSTANCE_TYPES_CONFIGMAP,
@@ -20,7 +19,7 @@ import {
   kubeArgs,
 } from '../tools/helm.js';
 import type { KarpenterBuild } from '../tools/karpenter.js';
-import { freePort, karpenterLogTail, karpenterProcessEnv, rememberChild, startKarpenterProcess } from '../tools/karpenter-process.js';
+import { freePort, karpenterLogTail, karpenterProcessEnv, privateDir, rememberChild, startKarpenterProcess } from '../tools/karpenter-process.js';
 import { BUILD_DIR_KEY } from './karpenter-build.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
@@ -83,7 +82,7 @@ export function minimalKubeconfig(kc: k8s.KubeConfig): string {
 
 function kubeconfigFor(ctx: StageContext): string | undefined {
   if (!ctx.config.context) return ctx.config.kubeconfig;
-  const dir = join(runnerTemp(), 'gpu-autoscaling-conformance-private', ctx.run.runId);
+  const dir = privateDir(ctx.run.runId);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'kubeconfig');
   writeFileSync(file, minimalKubeconfig(ctx.kube().kc), { mode: 0o600 });

@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { runnerTemp } from '../paths.js';
 import { createServer } from 'node:net';
 import type { RunState } from '../types.js';
 import { tail } from './exec.js';
@@ -175,13 +177,20 @@ export function rememberChild(started: Started): void {
   children.set(started.pid, started.child);
 }
 
-/** Stops the Karpenter process of this run (idempotent; a no-op when none was started). */
+/** Where a run keeps what must not reach the evidence (the kubeconfig written for Karpenter). */
+export function privateDir(runId: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(runnerTemp(env), 'gpu-autoscaling-conformance-private', runId);
+}
+
+/** Stops the Karpenter process of this run and removes its private files (idempotent). */
 export async function stopKarpenterProcess(run: RunState): Promise<void> {
   const pid = run.karpenterPid;
-  if (!pid) return;
-  await stopPid(pid, children.get(pid));
-  children.delete(pid);
-  run.karpenterPid = undefined;
+  if (pid) {
+    await stopPid(pid, children.get(pid));
+    children.delete(pid);
+    run.karpenterPid = undefined;
+  }
+  rmSync(privateDir(run.runId), { recursive: true, force: true });
 }
 
 /** The last lines of the Karpenter process's log, for diagnostics. */
