@@ -15,6 +15,7 @@ import { requestCounts, requestKind } from '../../src/kube/requests.js';
 let server: Server;
 let kubeconfig: string;
 const seen: { method: string; url: string; ua: string | undefined }[] = [];
+let connections = 0;
 
 beforeAll(async () => {
   server = createServer((req: IncomingMessage, res) => {
@@ -34,6 +35,7 @@ beforeAll(async () => {
     }
     res.end(JSON.stringify({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [] }));
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   kubeconfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kc-')), 'config');
@@ -48,7 +50,7 @@ current-context: ctx
 `,
   );
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
 
 describe('kube client identity', () => {
   it('sends USER_AGENT on typed, object, watch and raw requests, and counts each one', async () => {
@@ -69,6 +71,15 @@ describe('kube client identity', () => {
     expect(seen.filter((s) => s.ua !== USER_AGENT)).toEqual([]);
     expect(requestCounts().total - before).toBe(seen.length);
     expect(requestCounts().byKind).toMatchObject({ 'LIST nodes': 2, 'WATCH nodes': 1, 'GET configmaps': 1 });
+  });
+
+  it('reuses connections across requests instead of one per request', async () => {
+    const kube = connect({ kubeconfig });
+    const before = connections;
+    for (let i = 0; i < 5; i++) await kube.core.listNode();
+    for (let i = 0; i < 5; i++) await rawRequest(kube, '/api/v1/nodes');
+    // A connection returns to the pool a moment after its response is read, so the next request may open a second one.
+    expect(connections - before).toBeLessThanOrEqual(2);
   });
 
   it('classifies requests by verb and resource, without names', () => {
