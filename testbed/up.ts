@@ -1,5 +1,6 @@
 // testbed/up: starts the bed (see testbed/README.md), waits until every part is ready, writes
-// ${BED_DIR}/bed.json and prints the admin kubeconfig path. A second run while it runs says so.
+// ${BED_DIR}/bed.json and prints the admin kubeconfig path. A second run while it runs says so (and
+// starts again any component found stopped).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -8,7 +9,7 @@ import { bedDir, bedFile, saveBed, type Bed } from './lib/bed.js';
 import { ensurePki, IDENTITIES, kubeconfig } from './lib/certs.js';
 import { aggregationManifests, GROUPS, KWOK_CONFIG, prometheusConfig, specs, type Layout } from './lib/components.js';
 import { binaries, ports, TESTBED, versions } from './lib/config.js';
-import { get, runs, spawnDetached, waitReady, waitUntil } from './lib/proc.js';
+import { get, restart, runs, spawnDetached, waitReady, waitUntil } from './lib/proc.js';
 import { stopAll } from './lib/stop.js';
 
 const t0 = Date.now();
@@ -39,7 +40,18 @@ async function main() {
       console.log(`test bed already running (${dir}); kubeconfig: ${prev.bed.kubeconfig}`);
       return;
     }
-    console.error(`test bed partly running (stopped: ${prev.dead.join(', ') || 'none'}; start incomplete: ${!prev.bed.ready}); run testbed/down first`);
+    if (prev.bed.ready) {
+      // a component stopped (a fault test that did not bring it back, a crash): start it again as recorded
+      const order = (GROUPS.flat() as string[]).filter((n) => prev.dead.includes(n));
+      for (const n of [...order, ...prev.dead.filter((n) => !order.includes(n))]) {
+        prev.bed.components[n] = await restart(n, prev.bed.components[n]);
+        saveBed(prev.bed);
+        console.log(`  ${n} restarted (pid ${prev.bed.components[n].pid})`);
+      }
+      console.log(`test bed running (${dir}); kubeconfig: ${prev.bed.kubeconfig}`);
+      return;
+    }
+    console.error(`test bed partly started (running: ${prev.alive.join(', ')}); run testbed/down first`);
     process.exitCode = 1;
     return;
   }
