@@ -2,14 +2,14 @@
 import type { Results } from '../../src/evidence/model.js';
 import type { StageName, TimelineEntry, TimelineEvent } from '../../src/types.js';
 
-/** The timeline point whose cluster time completes each waiting stage. */
-export const STAGE_CONDITION: Partial<Record<StageName, TimelineEvent>> = {
-  metric: 'metric-first-seen',
-  hpa: 'hpa-scale-decision',
-  pending: 'first-pod-unschedulable',
-  provision: 'node-ready',
-  schedule: 'last-pod-running',
-  consolidation: 'last-node-gone',
+/** The timeline points that complete each waiting stage; the latest of them (cluster time) is the stage's condition. */
+export const STAGE_CONDITION: Partial<Record<StageName, TimelineEvent[]>> = {
+  metric: ['metric-first-seen'],
+  hpa: ['hpa-scale-decision'],
+  pending: ['first-pod-unschedulable'],
+  provision: ['nodeclaim-initialized', 'node-ready'],
+  schedule: ['last-pod-running'],
+  consolidation: ['last-node-gone'],
 };
 
 const ms = (iso: string | undefined): number | undefined => (iso ? Date.parse(iso) : undefined);
@@ -32,10 +32,14 @@ export interface StageLatency {
 /** Per waiting stage: cluster time of its condition against when the action saw it and passed the stage. */
 export function stageLatencies(r: Results): StageLatency[] {
   const out: StageLatency[] = [];
-  for (const [stage, event] of Object.entries(STAGE_CONDITION) as [StageName, TimelineEvent][]) {
+  for (const [stage, events] of Object.entries(STAGE_CONDITION) as [StageName, TimelineEvent[]][]) {
     const rec = r.stages.find((s) => s.name === stage && s.status === 'pass');
-    const e = r.timeline.find((t) => t.event === event);
-    if (!rec || !e || isReceiptTime(e)) continue;
+    const e = r.timeline
+      .filter((t) => events.includes(t.event) && !isReceiptTime(t))
+      .sort((a, b) => a.at.localeCompare(b.at) || (a.observedAt ?? '').localeCompare(b.observedAt ?? ''))
+      .at(-1);
+    if (!rec || !e) continue;
+    const event = e.event;
     const at = ms(e.at)!;
     const seen = ms(e.observedAt);
     const passed = ms(rec.finishedAt)!;
@@ -62,7 +66,7 @@ export interface Overhead {
   parts: {
     /** Process start to the workload applied (the trigger): setup stages. */
     beforeTriggerMs: number;
-    /** Last pod Running to the workload deleted: the action's reaction between scale-up and scale-down. */
+    /** Scale-up done (last pod Running, NodeClaims Initialized, nodes Ready) to the workload deleted: the action's reaction. */
     reactionMs: number;
     /** Last node gone to consolidation passed. */
     detectEndMs: number;
@@ -73,7 +77,8 @@ export interface Overhead {
 
 /**
  * Action wall time against the chain's own time, from one run's results and main's start/exit
- * (epoch ms). The trigger is the workload's apply answer (host clock, which the bed shares);
+ * (epoch ms). Intrinsic = trigger -> scale-up done, plus workload deleted -> last node gone.
+ * The trigger is the workload's apply answer (host clock, which the bed shares);
  * the last condition is the last node gone (its DELETED event as received, else its deletionTimestamp).
  */
 export function overhead(r: Results, mainStart: number, mainEnd: number): Overhead | undefined {
@@ -83,7 +88,8 @@ export function overhead(r: Results, mainStart: number, mainEnd: number): Overhe
   const running = event('last-pod-running');
   if (!workload || !last || !running) return undefined;
   const trigger = ms(workload.finishedAt)!;
-  const runningAt = ms(running.at)!;
+  // Scale-up is done when the last of these holds: the action checks all three before scaling down.
+  const runningAt = Math.max(...(['last-pod-running', 'nodeclaim-initialized', 'node-ready'] as const).map((e) => ms(event(e)?.at) ?? 0));
   const deleted = event('workload-deleted');
   const gone = event('last-node-gone');
   const deletedAt = deleted ? ms(deleted.at)! : runningAt;

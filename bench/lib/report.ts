@@ -82,7 +82,7 @@ function overheadSection(runs: RunFigures[]): string {
   const stage = (n: StageName) => fmtSeconds(summarize(ok.map((r) => r.stageMs[n])));
   return [
     `## 2. Overhead over the chain's own time\n`,
-    `Intrinsic = trigger (workload applied) → last pod Running, plus workload deleted → last node gone, from the cluster's timestamps. Wall = main step, process start to exit. The parts add up to the overhead.\n`,
+    `Intrinsic = trigger (workload applied) → scale-up done (the last of: last pod Running, NodeClaims Initialized, nodes Ready), plus workload deleted → last node gone, from the cluster's timestamps. Wall = main step, process start to exit. The parts add up to the overhead.\n`,
     table(
       ['figure', 'median (min–max)'],
       [
@@ -91,7 +91,7 @@ function overheadSection(runs: RunFigures[]): string {
         ['**overhead** (wall − intrinsic)', fmtSeconds(o((x) => x.overheadMs))],
         ['**ratio** (wall / intrinsic)', fmtNumber(o((x) => x.ratio))],
         ['— before the trigger (process start → workload applied)', fmtSeconds(o((x) => x.parts.beforeTriggerMs))],
-        ['— reaction (last pod Running → workload deleted)', fmtSeconds(o((x) => x.parts.reactionMs))],
+        ['— reaction (scale-up done → workload deleted)', fmtSeconds(o((x) => x.parts.reactionMs))],
         ['— end detection (last node gone → consolidation passed)', fmtSeconds(o((x) => x.parts.detectEndMs))],
         ['— after the chain (cleanup, evidence, upload, exit)', fmtSeconds(o((x) => x.parts.afterChainMs))],
         ['post step wall time (separate step)', fmtSeconds(summarize(ok.map((r) => r.postWallMs)))],
