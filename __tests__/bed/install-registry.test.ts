@@ -139,6 +139,18 @@ describe('karpenter-mode registry', () => {
     }
   });
 
+  it('refuses to install over a Karpenter release that is already there, changing nothing', async () => {
+    const second = await runStages([toolsStage, karpenterBuildStage, karpenterInstallStage], {
+      ...config,
+      runId: `${config.runId}-b`,
+      stages: ['tools', 'karpenter-build', 'karpenter-install'],
+    });
+    expect(second.records.map((r) => `${r.name}:${r.status}`)).toEqual(['tools:pass', 'karpenter-build:pass', 'karpenter-install:fail']);
+    expect(second.records[2]!.message).toContain(`Expected no Helm release ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE} before installing; one exists`);
+    expect(second.run.helmReleases).toEqual([]);
+    expect(second.run.appliedClusterObjects).toEqual([]);
+  });
+
   it('a second run finds the image still in the registry: cache hit, no ko build', async () => {
     const again = await runStages([toolsStage, karpenterBuildStage], { ...config, stages: ['tools', 'karpenter-build'] });
     for (const r of again.records) console.log(`[figures] registry warm: ${r.name} ${r.status} ${r.durationMs} ms: ${r.message}`);

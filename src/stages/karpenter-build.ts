@@ -78,7 +78,7 @@ export const karpenterBuildStage: Stage = {
     try {
       r = await buildKarpenter({
         go,
-        ko: ctx.run.toolPaths.ko,
+        ko: ctx.run.toolPaths.ko ?? which('ko'),
         karpenterVersion: config.karpenterVersion,
         mode,
         clusterName: config.clusterName,

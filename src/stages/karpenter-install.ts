@@ -20,6 +20,7 @@ import {
 } from '../tools/helm.js';
 import type { KarpenterBuild } from '../tools/karpenter.js';
 import { freePort, karpenterLogTail, karpenterProcessEnv, privateDir, rememberChild, startKarpenterProcess } from '../tools/karpenter-process.js';
+import { which } from '../tools/which.js';
 import { BUILD_DIR_KEY } from './karpenter-build.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
@@ -138,8 +139,8 @@ async function installProcess(ctx: StageContext): Promise<string> {
 }
 
 async function helm(ctx: StageContext, args: string[]): Promise<string> {
-  const bin = ctx.run.toolPaths.helm;
-  if (!bin) throw new StageFailure('Expected helm from the tools stage; it did not run', 'include tools in the stages input');
+  const bin = ctx.run.toolPaths.helm ?? which('helm');
+  if (!bin) throw new StageFailure('Expected helm from the tools stage or on PATH; found none', 'include tools in the stages input');
   return (await runCommand(bin, args, { signal: ctx.signal, onLine: (l) => ctx.info(`helm: ${l}`) })).stdout;
 }
 
@@ -171,6 +172,13 @@ async function installWithHelm(ctx: StageContext, startedAt: number): Promise<st
   if (!build.imageParts) throw new StageFailure(`Expected a ${mode}-mode build with an image in ${dir}; it holds ${build.mode} mode`);
   const kube = ctx.kube();
   const notes: string[] = [];
+  // Checked before any change: a Karpenter release someone else installed is not ours to upgrade or remove.
+  if (await releaseExists(ctx, KARPENTER_RELEASE, KARPENTER_NAMESPACE)) {
+    throw new StageFailure(
+      `Expected no Helm release ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE} before installing; one exists`,
+      'use karpenter-mode: existing to test the installed Karpenter, or helm uninstall it first',
+    );
+  }
 
   if (ctx.config.kwokInstall === 'skip') notes.push('KWOK controller: skipped (kwok-install: skip)');
   else {
@@ -203,12 +211,6 @@ async function installWithHelm(ctx: StageContext, startedAt: number): Promise<st
     data: { [INSTANCE_TYPES_KEY]: JSON.stringify(ctx.config.instanceTypes) },
   } as k8s.KubernetesObject);
 
-  if (await releaseExists(ctx, KARPENTER_RELEASE, KARPENTER_NAMESPACE)) {
-    throw new StageFailure(
-      `Expected no Helm release ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE} before installing; one exists`,
-      'use karpenter-mode: existing to test the installed Karpenter, or helm uninstall it first',
-    );
-  }
   const values = karpenterValues({ mode, image: build.imageParts });
   const valuesRel = ctx.writeFile('karpenter/values.yaml', `${JSON.stringify(values, null, 2)}\n`);
   ctx.run.helmReleases.push({ namespace: KARPENTER_NAMESPACE, name: KARPENTER_RELEASE });
