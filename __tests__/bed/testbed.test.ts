@@ -4,6 +4,7 @@
 // probes for the aggregated API that cannot be watched; every test deletes what it made.
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseQuantity } from '../../src/checks/quantity.js';
 import { connect, type Kube } from '../../src/kube/client.js';
@@ -18,6 +19,17 @@ const METRIC = 'dcgm_gpu_power_usage';
 const METRIC_PATH = `/apis/external.metrics.k8s.io/v1beta1/namespaces/default/${METRIC}`;
 const suffix = () => randomBytes(3).toString('hex');
 const log = (m: string) => console.log(m);
+
+/** A port nothing listens on now (the kernel's pick), so beds side by side do not collide. */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 
 let bed: Bed;
 let kube: Kube;
@@ -173,7 +185,7 @@ describe('test bed', () => {
   });
 
   it('runs a process of the caller as a bed component that down would end', async () => {
-    const port = 27419;
+    const port = await freePort();
     const c = await addComponent(bed, 'extra-exporter', {
       cmd: [bin(bed, 'node'), bed.components['dcgm-exporter'].cmd[1], `--port=${port}`],
       port,
