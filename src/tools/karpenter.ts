@@ -157,7 +157,11 @@ export interface BuildResult {
 export function findBuild(cacheVersion: string): { dir: string; build: KarpenterBuild } | undefined {
   const dir = tc.find(KARPENTER_TOOL, cacheVersion);
   if (!dir || !existsSync(join(dir, 'build.json'))) return undefined;
-  return { dir, build: JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as KarpenterBuild };
+  const build = JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as KarpenterBuild;
+  // A cache entry missing what it records (binary, CRDs, chart) is rebuilt, not trusted.
+  const parts = [build.binary, 'crds', build.image ? 'chart' : undefined].filter((p): p is string => !!p);
+  if (!parts.every((p) => existsSync(join(dir, p)))) return undefined;
+  return { dir, build };
 }
 
 /**
