@@ -133,7 +133,9 @@ describe('watchUntil', () => {
       });
       const proxied = { kc } as Kube;
       const logs: string[] = [];
+      let listed!: () => void;
       let live!: () => void;
+      const watchListed = new Promise<void>((res) => (listed = res));
       const watchLive = new Promise<void>((res) => (live = res));
       const waiting = watchUntil<k8s.V1ConfigMap, string>(proxied, {
         path: cmPath(),
@@ -141,11 +143,13 @@ describe('watchUntil', () => {
         describe: 'configmap after-drop',
         log: (m) => logs.push(m),
         until: (items, ev) => {
-          // A watch event for "probe" proves the watch connection is up.
+          // No event: the list was evaluated. An event for "probe" (made after the list) came through the watch connection.
+          if (!ev) listed();
           if (ev?.object.metadata?.name === 'probe') live();
           return items.has(`${ns}/after-drop`) ? 'seen' : undefined;
         },
       });
+      await watchListed;
       await createCm('probe');
       await watchLive;
       for (const s of sockets) s.destroy();
