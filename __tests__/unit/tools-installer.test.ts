@@ -89,4 +89,24 @@ describe('installTool from a mirror', () => {
     expect(t.source).toBe('download');
     expect(mirror.requests.length).toBe(n);
   });
+
+  it('takes a tool already on PATH at the requested version (no request), and says so', async () => {
+    const n = mirror.requests.length;
+    process.env.RUNNER_TOOL_CACHE = mkdtempSync(join(tmpdir(), 'gac-tc3-'));
+    const onPath = script('helm', 'v3.20.1');
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${join(onPath, '..')}:${savedPath}`;
+    try {
+      const logs: string[] = [];
+      const t = await installTool(HELM, 'v3.20.1', { mirror: mirror.url, platform: p, usePath: true, log: (m) => logs.push(m) });
+      expect(t.source).toBe('path');
+      expect(t.binary).toBe(onPath);
+      expect(logs).toEqual([`helm 3.20.1: using ${onPath} from PATH (reports the requested version)`]);
+      // Another version on PATH is not taken: the installer goes to the mirror.
+      await expect(installTool(HELM, 'v3.19.4', { mirror: mirror.url, platform: p, usePath: true, log: () => {} })).rejects.toThrow('download of');
+      expect(mirror.requests.length).toBe(n + 1);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
 });
