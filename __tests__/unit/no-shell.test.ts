@@ -50,7 +50,12 @@ describe('no shell command strings', () => {
   });
 
   it('the scan finds each planted use', () => {
-    for (const code of [...Object.values(PLANTED), "spawn('sh', ['-c', cmd])", "spawn(x, [], { shell: '/bin/bash' })", "import { exec } from '@actions/exec';"]) {
+    for (const code of [
+      ...Object.values(PLANTED),
+      "spawn('sh', ['-c', cmd])",
+      "spawn(x, [], { shell: '/bin/bash' })",
+      "import { exec } from '@actions/exec';",
+    ]) {
       expect(shellUses(code), code).not.toEqual([]);
     }
     expect(shellUses("spawn(file, args, { shell: false, stdio: 'pipe' });\nconst m = /x/.exec(s);\nregex.exec(text);")).toEqual([]);

@@ -17,6 +17,21 @@ export function goModDownloadArgs(path: string, version: string): string[] {
   return ['mod', 'download', '-json', `${path}@${version}`];
 }
 
+/** Settings of the runner's environment that would let the go command skip the checksum database. */
+const CHECKSUM_BYPASS = ['GONOSUMDB', 'GONOSUMCHECK', 'GONOSUMCHECKS', 'GOINSECURE', 'GOPRIVATE', 'GONOPROXY'] as const;
+
+/**
+ * The environment of `go mod download`: the checksum database always on (the module is not in
+ * any go.sum yet, so sum.golang.org is what vouches for it), whatever the runner sets; no
+ * workspace or GOFLAGS of the caller's. GOSUMDB may name another database, never "off". Pure.
+ */
+export function goModDownloadEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, GOWORK: 'off', GOFLAGS: '' };
+  for (const k of CHECKSUM_BYPASS) delete env[k];
+  if (!env.GOSUMDB || env.GOSUMDB.trim() === 'off') delete env.GOSUMDB;
+  return env;
+}
+
 /**
  * Fetches a module's source through the Go module proxy (no git needed) and returns where it
  * lies, with its checksum (verified by the go command against go.sum's database). Runs outside
@@ -25,7 +40,7 @@ export function goModDownloadArgs(path: string, version: string): string[] {
 export async function downloadModule(go: string, path: string, version: string, signal?: AbortSignal): Promise<GoModule> {
   const { stdout, stderr, code } = await run(go, goModDownloadArgs(path, version), {
     cwd: tmpdir(),
-    env: { ...process.env, GOWORK: 'off', GOFLAGS: '' },
+    env: goModDownloadEnv(process.env),
     signal,
     allowFailure: true,
   });
