@@ -6,7 +6,7 @@ import { TIMELINE_EVENTS } from '../../src/types.js';
 import type { Kube } from '../../src/kube/client.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';
 import { loadBed, setGpuMetrics, type Bed } from '../../testbed/lib/bed.js';
-import { bedConfig, evidenceOf, expectClean, kubeFor, runChain, summary, useToolCache } from './stages-lib.js';
+import { ONE_POD, bedConfig, evidenceOf, expectClean, kubeFor, runChain, summary, useToolCache } from './stages-lib.js';
 
 let bed: Bed;
 let kube: Kube;
@@ -67,7 +67,7 @@ describe('the chain', () => {
   });
 
   it('passes the pending-pods scenario; one 1-GPU pod lands on g5.xlarge', async () => {
-    const c = await runChain(bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '1' }));
+    const c = await runChain(bedConfig(bed, { scenario: 'pending-pods', 'gpus-per-pod': '1' }, {}, ONE_POD));
     for (const r of c.records) expect(['pass', 'skip'], summary(c)).toContain(r.status);
     expect(c.record('metric').status).toBe('skip');
     expect(c.record('hpa').status).toBe('skip');

@@ -7,7 +7,7 @@ import type { Kube } from '../../src/kube/client.js';
 import { stopKarpenterProcess } from '../../src/tools/karpenter-process.js';
 import { loadBed, setGpuMetrics, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';
-import { alive, bedConfig, evidenceOf, expectClean, karpenterPidOf, kubeFor, runChain, stagesNamed, summary, useToolCache } from './stages-lib.js';
+import { ONE_POD, alive, bedConfig, evidenceOf, expectClean, karpenterPidOf, kubeFor, runChain, stagesNamed, summary, useToolCache } from './stages-lib.js';
 
 let bed: Bed;
 let kube: Kube;
@@ -58,7 +58,7 @@ describe('failures', () => {
   });
 
   it("fails in provision with Karpenter's log tail when Karpenter is stopped", async () => {
-    const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '1', timeouts: 'provision=20s' });
+    const config = bedConfig(bed, { scenario: 'pending-pods', timeouts: 'provision=20s' }, {}, ONE_POD);
     const up = await runChain(config, stagesNamed('preflight', 'tools', 'karpenter-build', 'karpenter-install', 'nodepool'));
     expect(
       up.records.every((r) => r.status !== 'fail'),
@@ -85,8 +85,9 @@ describe('consolidation disabled (consolidateAfter: Never), 8 GPUs per pod', () 
   it('require fails in consolidation; the pod landed on p5.48xlarge', async () => {
     const config = bedConfig(
       bed,
-      { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '8', consolidation: 'require', timeouts: 'consolidation=25s' },
+      { scenario: 'pending-pods', 'gpus-per-pod': '8', consolidation: 'require', timeouts: 'consolidation=25s' },
       { consolidateAfter: 'Never' },
+      ONE_POD,
     );
     const c = await runChain(config);
     expect(c.record('schedule').status, summary(c)).toBe('pass');
@@ -104,8 +105,9 @@ describe('consolidation disabled (consolidateAfter: Never), 8 GPUs per pod', () 
   it('warn passes with a warning', async () => {
     const config = bedConfig(
       bed,
-      { scenario: 'pending-pods', 'max-replicas': '1', 'gpus-per-pod': '8', consolidation: 'warn', timeouts: 'consolidation=20s' },
+      { scenario: 'pending-pods', 'gpus-per-pod': '8', consolidation: 'warn', timeouts: 'consolidation=20s' },
       { consolidateAfter: 'Never' },
+      ONE_POD,
     );
     const c = await runChain(config);
     const cons = c.record('consolidation');

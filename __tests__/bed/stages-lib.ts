@@ -60,10 +60,15 @@ export interface Chain {
 }
 
 /** A process-mode config against the bed, with its own NodePool and run id. */
-export function bedConfig(bed: Bed, inputs: Record<string, string> = {}, pool: { gpuLimit?: number; consolidateAfter?: string } = {}): Config {
+export function bedConfig(
+  bed: Bed,
+  inputs: Record<string, string> = {},
+  pool: { gpuLimit?: number; consolidateAfter?: string } = {},
+  override: Partial<Config> = {},
+): Config {
   const id = suffix();
   const dir = mkdtempSync(join(tmpdir(), `gac-stages-${id}-`));
-  return configFrom({
+  const config = configFrom({
     kubeconfig: bed.kubeconfig,
     'karpenter-mode': 'process',
     'kwok-install': 'skip',
@@ -74,7 +79,14 @@ export function bedConfig(bed: Bed, inputs: Record<string, string> = {}, pool: {
     summary: 'false',
     ...inputs,
   });
+  return { ...config, ...override };
 }
+
+/**
+ * One pod in the pending-pods scenario. The inputs demand max-replicas > min-replicas (an HPA's
+ * room to scale) even where no HPA is made, so the single replica is set past validation.
+ */
+export const ONE_POD: Partial<Config> = { minReplicas: 1, maxReplicas: 1 };
 
 export async function runChain(config: Config, stages: Stage[] = ALL_STAGES, run?: RunState): Promise<Chain> {
   const { records, run: state } = await runStages(stages, config, { run });

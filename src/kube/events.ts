@@ -6,6 +6,10 @@ import { iso } from '../checks/conditions.js';
 export const eventTime = (e: k8s.CoreV1Event): string =>
   iso(e.lastTimestamp) ?? iso(e.eventTime as unknown as string) ?? iso(e.firstTimestamp) ?? iso(e.metadata?.creationTimestamp) ?? '';
 
+/** When an event first happened (eventTime of a series, else firstTimestamp): the earliest sign of it. */
+export const eventFirstTime = (e: k8s.CoreV1Event): string =>
+  iso(e.eventTime as unknown as string) ?? iso(e.firstTimestamp) ?? iso(e.metadata?.creationTimestamp) ?? iso(e.lastTimestamp) ?? '';
+
 /** Events as `kubectl get events` prints them: time, type, reason, object, message. Pure. */
 export function formatEvents(events: k8s.CoreV1Event[]): string {
   if (events.length === 0) return '(no events)';

@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { firstUnschedulable, summarizeSchedule } from '../checks/pods.js';
-import { desiredReplicas, WORKLOAD_SELECTOR } from '../checks/workload.js';
-import { eventTime } from '../kube/events.js';
+import { desiredReplicas, WORKLOAD_NAME, WORKLOAD_SELECTOR } from '../checks/workload.js';
+import { eventFirstTime } from '../kube/events.js';
 import { eventsItem, formatPods, workloadPods } from '../kube/inspect.js';
 import { podsIn } from '../kube/paths.js';
 import { waitFor, withSoftDeadline } from '../kube/wait.js';
@@ -34,26 +34,26 @@ export const pendingStage: Stage = {
         next: `check the Deployment scaled (kubectl get deploy -n ${run.namespace}) and the scheduler is running`,
       },
     );
-    let at: string;
-    let source: string;
-    let detail: string;
-    if (seen.first) {
-      at = seen.first.at;
-      source = `Pod ${seen.first.pod} PodScheduled=False(Unschedulable) .lastTransitionTime`;
-      detail = `${seen.first.count} pod(s) Unschedulable; first ${seen.first.pod}: ${seen.first.message}`;
-    } else {
-      const events = (await ctx.kube().core.listNamespacedEvent({ namespace: run.namespace, fieldSelector: 'reason=FailedScheduling' })).items;
-      const first = events.sort((a, b) => eventTime(a).localeCompare(eventTime(b)))[0];
-      if (!first) {
-        throw new StageFailure(
-          `Expected overflow pods Unschedulable; saw all ${desired} pod(s) scheduled on existing nodes without any FailedScheduling:\n${formatPods(seen.pods)}`,
-          `the cluster already had room, so nothing triggered autoscaling: raise max-replicas or gpus-per-pod above the free GPUs of NodePool ${config.nodePool.name}`,
-        );
-      }
-      at = eventTime(first);
-      source = `Event FailedScheduling ${first.involvedObject?.name}`;
-      detail = `pods already scheduled when observed; FailedScheduling event for ${first.involvedObject?.name}: ${first.message}`;
+    // A pod's condition keeps only its latest transition: a pod Unschedulable earlier and
+    // scheduled since shows only in the FailedScheduling events, so the earlier of both counts.
+    const events = (await ctx.kube().core.listNamespacedEvent({ namespace: run.namespace, fieldSelector: 'reason=FailedScheduling' })).items.filter(
+      (e) => e.involvedObject?.kind === 'Pod' && e.involvedObject.name?.startsWith(`${WORKLOAD_NAME}-`),
+    );
+    const firstEvent = events.filter((e) => eventFirstTime(e)).sort((a, b) => eventFirstTime(a).localeCompare(eventFirstTime(b)))[0];
+    if (!seen.first && !firstEvent) {
+      throw new StageFailure(
+        `Expected overflow pods Unschedulable; saw all ${desired} pod(s) scheduled on existing nodes without any FailedScheduling:\n${formatPods(seen.pods)}`,
+        `the cluster already had room, so nothing triggered autoscaling: raise max-replicas or gpus-per-pod above the free GPUs of NodePool ${config.nodePool.name}`,
+      );
     }
+    const fromEvent = firstEvent && (!seen.first || eventFirstTime(firstEvent) < seen.first.at);
+    const at = fromEvent ? eventFirstTime(firstEvent!) : seen.first!.at;
+    const source = fromEvent
+      ? `Event FailedScheduling for Pod ${firstEvent!.involvedObject?.name} (first occurrence)`
+      : `Pod ${seen.first!.pod} PodScheduled=False(Unschedulable) .lastTransitionTime`;
+    const detail = seen.first
+      ? `${seen.first.count} pod(s) Unschedulable; first ${seen.first.pod}: ${seen.first.message}`
+      : `pods already scheduled when observed; FailedScheduling for ${firstEvent!.involvedObject?.name}: ${firstEvent!.message}`;
     ctx.evidence({
       title: 'Unschedulable pods',
       command: `kubectl get pods -n ${run.namespace} -l ${WORKLOAD_SELECTOR} -o wide`,
