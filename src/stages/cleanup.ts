@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } from '../checks/capacity.js';
 import { deleteObject } from '../kube/apply.js';
-import { collectionPath, NAMESPACES, NODECLAIMS } from '../kube/paths.js';
+import { collectionPath, NAMESPACES, NODECLAIMS, NODES } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { waitFor, withSoftDeadline } from '../kube/wait.js';
 import { uninstallReleases } from '../tools/helm.js';
@@ -45,6 +45,46 @@ function waitGone(ctx: StageContext, path: string, name: string, what: string): 
  */
 export function createdNothing(run: RunState): boolean {
   return run.baselineNodes === undefined && run.appliedClusterObjects.length === 0 && !run.karpenterPid && run.helmReleases.length === 0;
+}
+
+/** How many objects of a CRD exist (0 when the CRD is gone or serves nothing). */
+async function crdUsers(ctx: StageContext, name: string): Promise<number> {
+  const kube = ctx.kube();
+  let crd: k8s.V1CustomResourceDefinition;
+  try {
+    crd = await kube.apiext.readCustomResourceDefinition({ name });
+  } catch {
+    return 0;
+  }
+  const version = crd.spec.versions.find((v) => v.served)?.name;
+  if (!version) return 0;
+  const list = await getJson<{ items: unknown[] }>(kube, `/apis/${crd.spec.group}/${version}/${crd.spec.names.plural}`).catch(ignore404);
+  return list?.items.length ?? 0;
+}
+
+/**
+ * Nodes of this run's NodePool left without a NodeClaim (their claim vanished, e.g. with its
+ * CRD): nothing will remove them once the NodePool is gone, so cleanup does. Returns how many.
+ */
+async function removeOrphanNodes(ctx: StageContext, pool: string): Promise<number> {
+  const kube = ctx.kube();
+  const nodes = (await kube.core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${pool}` })).items;
+  if (nodes.length === 0) return 0;
+  for (const n of nodes) await kube.core.deleteNode({ name: n.metadata!.name! }).catch(() => undefined);
+  await waitFor<k8s.V1Node, true>(
+    ctx,
+    {
+      path: NODES,
+      labelSelector: `${NODEPOOL_LABEL}=${pool}`,
+      describe: `Nodes of NodePool ${pool} gone`,
+      until: (items) => (items.size === 0 ? true : undefined),
+    },
+    {
+      expected: `the ${nodes.length} leftover Node(s) of NodePool ${pool} deleted`,
+      next: "check the nodes' finalizers (kubectl get nodes -l karpenter.sh/nodepool -o yaml)",
+    },
+  );
+  return nodes.length;
 }
 
 const ignore404 = (e: unknown) => {
@@ -101,11 +141,21 @@ export const cleanupStage: Stage = {
     await step('cluster objects', async () => {
       const removed: string[] = [];
       for (const o of [...run.appliedClusterObjects].reverse()) {
-        if (await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } })) {
-          await waitGone(ctx, collectionPath(o.apiVersion, pluralOf(o.kind)), o.name, `${o.kind} ${o.name}`);
+        const users = o.kind === 'CustomResourceDefinition' ? await crdUsers(ctx, o.name) : 0;
+        if (users > 0) {
+          // Another run on this cluster still has objects of this kind: deleting the CRD would delete them.
+          removed.push(`CustomResourceDefinition/${o.name} left in place (${users} object(s) of other runs use it)`);
+        } else {
+          if (await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } })) {
+            await waitGone(ctx, collectionPath(o.apiVersion, pluralOf(o.kind)), o.name, `${o.kind} ${o.name}`);
+          }
+          if (o.kind === 'NodePool') {
+            const orphans = await removeOrphanNodes(ctx, o.name);
+            if (orphans) removed.push(`${orphans} orphan Node(s) of NodePool ${o.name}`);
+          }
+          removed.push(`${o.kind}/${o.name}`);
         }
         run.appliedClusterObjects = run.appliedClusterObjects.filter((x) => x !== o);
-        removed.push(`${o.kind}/${o.name}`);
       }
       return removed.length ? `deleted ${removed.join(', ')}` : undefined;
     });
