@@ -3,7 +3,7 @@
 // module's chart with --wait; KWOK runs the pod on a KWOK node set aside for critical add-ons.
 // The Deployment's image is the digest ko pushed.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,23 +11,28 @@ import { configFrom } from '../../src/inputs.js';
 import type * as k8s from '@kubernetes/client-node';
 import { applyObject, deleteObject, type ObjectRef, readObject } from '../../src/kube/apply.js';
 import { connect, type Kube } from '../../src/kube/client.js';
+import { watchUntil } from '../../src/kube/watch.js';
 import { runStages } from '../../src/runner.js';
 import { karpenterBuildStage } from '../../src/stages/karpenter-build.js';
 import { karpenterInstallStage } from '../../src/stages/karpenter-install.js';
 import { toolsStage } from '../../src/stages/tools.js';
 import { HELM, KO } from '../../src/tools/catalog.js';
 import { KARPENTER_NAMESPACE, KARPENTER_RELEASE, uninstallReleases } from '../../src/tools/helm.js';
+import { downloadModule } from '../../src/tools/gomod.js';
 import { detectPlatform } from '../../src/tools/platform.js';
+import { which } from '../../src/tools/which.js';
 import type { Config, RunState } from '../../src/types.js';
 import { bin, loadBed, type Bed } from '../../testbed/lib/bed.js';
 import { installEnv } from '../support/install-env.js';
 import { startMirror, type Mirror } from '../support/mirror.js';
-import { pushBaseImage, startRegistry, type Registry } from '../support/registry.js';
+import { pushBaseImage, startChartRepo, startRegistry, type Registry } from '../support/registry.js';
 
 let bed: Bed;
 let kube: Kube;
 let registry: Registry;
 let mirror: Mirror;
+let chartRepo: Mirror;
+let crdsBefore: Set<string> | undefined;
 let config: Config;
 let run: RunState | undefined;
 const node = `gac-addons-${randomBytes(3).toString('hex')}`;
@@ -38,6 +43,13 @@ beforeAll(async () => {
   const temp = installEnv();
   const p = detectPlatform();
   registry = await startRegistry(bin(bed, 'registry'));
+  const kwokModule = await downloadModule(which('go')!, 'sigs.k8s.io/kwok', bed.versions.KWOK_VERSION!);
+  const kwokCrds = readdirSync(join(kwokModule.Dir, 'kustomize/crd/bases')).map((f) => join(kwokModule.Dir, 'kustomize/crd/bases', f));
+  chartRepo = await startChartRepo(bin(bed, 'helm'), [
+    { dir: join(kwokModule.Dir, 'charts/kwok'), crds: kwokCrds },
+    { dir: join(kwokModule.Dir, 'charts/stage-fast') },
+  ]);
+  crdsBefore = new Set((await kube.apiext.listCustomResourceDefinition()).items.map((c) => c.metadata!.name!));
   process.env.KO_DEFAULTBASEIMAGE = pushBaseImage(bin(bed, 'crane'), registry.host, p.arch);
   mirror = await startMirror(
     [
@@ -53,7 +65,9 @@ beforeAll(async () => {
     kubeconfig: bed.kubeconfig,
     'karpenter-mode': 'registry',
     'image-repository': `${registry.host}/karpenter`,
-    'kwok-install': 'skip',
+    // The KWOK controller's charts from a loopback chart repository (built from the kwok module).
+    'kwok-install': 'install',
+    'kwok-chart-repository': `${chartRepo.url}/`,
     'tools-mirror': mirror.url,
     'helm-version': bed.versions.HELM_VERSION!,
     'ko-version': bed.versions.KO_VERSION!,
@@ -62,7 +76,7 @@ beforeAll(async () => {
     stages: 'tools,karpenter-build,karpenter-install',
     timeouts: 'karpenter-build=25m,karpenter-install=5m',
   });
-  // A KWOK node only critical add-ons tolerate (the chart tolerates CriticalAddonsOnly).
+  // A KWOK node for the add-ons (Karpenter's and KWOK's charts); it has no GPU, so no workload lands on it.
   await kube.core.createNode({
     body: {
       metadata: {
@@ -76,7 +90,6 @@ beforeAll(async () => {
           [`gpu-autoscaling-conformance/run-id`]: config.runId,
         },
       },
-      spec: { taints: [{ key: 'CriticalAddonsOnly', value: 'true', effect: 'NoSchedule' }] },
       status: { allocatable: { cpu: '8', memory: '32Gi', pods: '110' }, capacity: { cpu: '8', memory: '32Gi', pods: '110' } },
     },
   });
@@ -87,7 +100,22 @@ afterAll(async () => {
     await uninstallReleases(run, config);
     for (const o of [...run.appliedClusterObjects].reverse()) await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } });
   }
-  if (kube) await deleteObject(kube, { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+  if (kube) {
+    // Helm leaves a chart's CRDs behind: remove the ones the KWOK chart added, and see them gone.
+    const added = (c: k8s.V1CustomResourceDefinition) => !!crdsBefore && !crdsBefore.has(c.metadata!.name!) && c.spec.group === 'kwok.x-k8s.io';
+    for (const c of (await kube.apiext.listCustomResourceDefinition()).items) {
+      if (added(c)) await kube.apiext.deleteCustomResourceDefinition({ name: c.metadata!.name! });
+    }
+    await watchUntil<k8s.V1CustomResourceDefinition & k8s.KubernetesObject, true>(kube, {
+      path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      // The apiserver's CRD finalizer retries "storage is (re)initializing" for a fresh CRD with backoff.
+      signal: AbortSignal.timeout(300_000),
+      describe: 'KWOK chart CRDs gone',
+      until: (items) => ([...items.values()].some(added) ? undefined : true),
+    });
+    await deleteObject(kube, { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+  }
+  await chartRepo?.close();
   await mirror?.close();
   await registry?.stop();
 });
@@ -113,7 +141,16 @@ describe('karpenter-mode registry', () => {
     expect(dep.status?.readyReplicas).toBe(1);
     const pods = await kube.core.listNamespacedPod({ namespace: KARPENTER_NAMESPACE, labelSelector: 'app.kubernetes.io/name=karpenter' });
     expect(pods.items.map((p) => `${p.spec?.nodeName}:${p.status?.phase}`)).toEqual([`${node}:Running`]);
-    expect(run.helmReleases).toEqual([{ namespace: KARPENTER_NAMESPACE, name: KARPENTER_RELEASE }]);
+    expect(run.helmReleases).toEqual([
+      { namespace: KARPENTER_NAMESPACE, name: 'kwok' },
+      { namespace: KARPENTER_NAMESPACE, name: 'kwok-stage-fast' },
+      { namespace: KARPENTER_NAMESPACE, name: KARPENTER_RELEASE },
+    ]);
+    const kwok = await kube.apps.listNamespacedDeployment({ namespace: KARPENTER_NAMESPACE, labelSelector: 'app.kubernetes.io/name=kwok' });
+    expect(kwok.items.map((d) => `${d.metadata?.name}:${d.status?.readyReplicas}`)).toEqual(['kwok-controller:1']);
+    expect(result.records[2]!.evidence.find((e) => e.title === 'Karpenter Helm release')?.output).toContain(
+      `KWOK controller: installed from ${chartRepo.url} (charts kwok, stage-fast)`,
+    );
   });
 
   it('existing mode finds the Helm-installed Karpenter Deployment by label and the GPU NodePool', async () => {
@@ -133,7 +170,10 @@ describe('karpenter-mode registry', () => {
       });
       const r = await runStages([karpenterInstallStage], existing);
       expect(r.records[0]!.status).toBe('pass');
-      expect(r.records[0]!.message).toBe(`existing Karpenter found: Deployment ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE}; GPU NodePool(s): gpu`);
+      // Other runs on the shared bed may have GPU NodePools too.
+      expect(r.records[0]!.message).toMatch(
+        new RegExp(`^existing Karpenter found: Deployment ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE}; GPU NodePool\\(s\\): (.+, )?gpu(, .+)?$`),
+      );
     } finally {
       for (const o of created.reverse()) await deleteObject(kube, o as ObjectRef);
     }

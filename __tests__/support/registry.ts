@@ -1,9 +1,11 @@
 // A loopback OCI registry (go-containerregistry's in-memory `registry`, from the bed's binaries)
 // and a base image for ko made locally with crane: a real push and pull, no network beyond loopback.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { copyTree } from '../../src/tools/karpenter.js';
+import { startMirror, type Mirror } from './mirror.js';
 
 export interface Registry {
   /** host:port, e.g. localhost:40123 (ko and crane use plain http for localhost). */
@@ -46,4 +48,24 @@ export function pushBaseImage(crane: string, host: string, arch: string): string
   execFileSync(crane, ['append', '--new_layer', join(dir, 'layer.tar'), '--new_tag', `${host}/base:unplatformed`, '--oci-empty-base']);
   execFileSync(crane, ['mutate', `${host}/base:unplatformed`, '--set-platform', `linux/${arch}`, '--tag', ref]);
   return ref;
+}
+
+/**
+ * A loopback Helm chart repository (index.yaml + packaged charts), served by the release-mirror
+ * server. Each chart is copied from a (read-only) module directory; `crds` adds CRD files the
+ * module zip lost (symlinked crds/ directories are dropped from Go module zips).
+ */
+export async function startChartRepo(helm: string, charts: { dir: string; crds?: string[] }[]): Promise<Mirror> {
+  const repo = await startMirror([], { os: 'linux', arch: 'amd64' });
+  for (const c of charts) {
+    const work = join(mkdtempSync(join(tmpdir(), 'gac-chart-')), basename(c.dir));
+    copyTree(c.dir, work);
+    if (c.crds?.length) {
+      mkdirSync(join(work, 'crds'), { recursive: true });
+      for (const f of c.crds) copyFileSync(f, join(work, 'crds', basename(f)));
+    }
+    execFileSync(helm, ['package', work, '--destination', repo.root]);
+  }
+  execFileSync(helm, ['repo', 'index', repo.root, '--url', repo.url]);
+  return repo;
 }
