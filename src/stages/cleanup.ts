@@ -3,7 +3,7 @@ import { isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } from '../checks/capaci
 import { deleteObject } from '../kube/apply.js';
 import { collectionPath, NAMESPACES, NODECLAIMS, NODES } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
-import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { probeUntil, waitFor, withSoftDeadline } from '../kube/wait.js';
 import { uninstallReleases } from '../tools/helm.js';
 import { stopKarpenterProcess } from '../tools/karpenter-process.js';
 import { runIdentity } from './provision.js';
@@ -58,8 +58,18 @@ async function crdUsers(ctx: StageContext, name: string): Promise<number> {
   }
   const version = crd.spec.versions.find((v) => v.served)?.name;
   if (!version) return 0;
-  const list = await getJson<{ items: unknown[] }>(kube, `/apis/${crd.spec.group}/${version}/${crd.spec.names.plural}`).catch(ignore404);
-  return list?.items.length ?? 0;
+  const path = `/apis/${crd.spec.group}/${version}/${crd.spec.names.plural}`;
+  // A CRD made moments ago answers 429 while its storage initialises: ask until it answers.
+  return probeUntil(
+    ctx,
+    async () => {
+      const r = await rawRequest(kube, path, { signal: ctx.signal });
+      if (r.status === 404) return { result: 0, state: 'not served' };
+      if (r.status !== 200) return { state: `HTTP ${r.status}: ${r.text.slice(0, 120)}` };
+      return { result: ((r.body as { items?: unknown[] }).items ?? []).length, state: 'listed' };
+    },
+    { expected: `the objects of CRD ${name} listed`, next: 'check the apiserver is healthy' },
+  );
 }
 
 /**
