@@ -1,12 +1,15 @@
 import type * as k8s from '@kubernetes/client-node';
 import { StageFailure, type StageContext } from '../stages/stage.js';
-import type { StageName } from '../types.js';
+import { karpenterLost } from '../tools/karpenter-process.js';
+import type { RunState, StageName } from '../types.js';
 import { watchUntil, WatchAbortedError, type WatchUntilOptions } from './watch.js';
 
 /** What a failed wait tells the user: what was expected and what to check next (the last state seen is added). */
 export interface WaitStory {
   expected: string;
   next: string;
+  /** The wait does not need Karpenter (cleanup): do not end it when the run's Karpenter process exits. */
+  withoutKarpenter?: boolean;
 }
 
 /**
@@ -14,12 +17,15 @@ export interface WaitStory {
  * into a StageFailure saying what was expected, what was seen last and what to check next.
  */
 export async function waitFor<T extends k8s.KubernetesObject, R>(
-  ctx: Pick<StageContext, 'kube' | 'signal' | 'info'>,
+  ctx: Pick<StageContext, 'kube' | 'signal' | 'info'> & { run?: Pick<RunState, 'karpenterPid'> },
   opts: Omit<WatchUntilOptions<T, R>, 'signal' | 'log'>,
   story: WaitStory,
 ): Promise<R> {
+  // A Karpenter child that dies mid-run ends the wait at once, naming its exit, not at the stage timeout.
+  const lost = story.withoutKarpenter || !ctx.run ? undefined : karpenterLost(ctx.run);
+  const signal = lost ? AbortSignal.any([ctx.signal, lost]) : ctx.signal;
   try {
-    return await watchUntil<T, R>(ctx.kube(), { ...opts, signal: ctx.signal, log: (m) => ctx.info(m) });
+    return await watchUntil<T, R>(ctx.kube(), { ...opts, signal, log: (m) => ctx.info(m) });
   } catch (e) {
     if (e instanceof WatchAbortedError) {
       throw new StageFailure(`Expected ${story.expected}; not seen before ${reasonOf(e)}. Last seen: ${e.lastState}`, story.next);

@@ -117,7 +117,14 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
   let attempt = 0;
   let controller: AbortController | undefined;
 
-  const aborted = () => new WatchAbortedError(opts.describe, summarize(items), opts.signal.reason);
+  // Since when the API has not answered (list or watch failing), so a wait that ends during an
+  // outage says so instead of only showing the last state it saw.
+  let unreachable: { since: number; error: string } | undefined;
+  const failing = (error: string) => {
+    unreachable = { since: unreachable?.since ?? Date.now(), error };
+  };
+  const outage = () => (unreachable ? `; the API has not answered for ${Math.round((Date.now() - unreachable.since) / 1000)} s (${unreachable.error})` : '');
+  const aborted = () => new WatchAbortedError(opts.describe, summarize(items) + outage(), opts.signal.reason);
   // Every wait below also settles on abort, so the signal ends the watch promptly.
   let onAbort: (() => void) | undefined;
   const abortPromise = new Promise<never>((_, reject) => {
@@ -146,9 +153,11 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
           if (e instanceof WatchAbortedError) throw e;
           if (e instanceof ApiError && e.status >= 400 && e.status < 500 && e.status !== 429) throw e;
           log(`${opts.describe}: list failed (${(e as Error).message}); retrying`);
+          failing((e as Error).message);
           await delay(reconnectDelayMs(attempt++), abortPromise);
           continue;
         }
+        unreachable = undefined;
         items = listed.items;
         rv = listed.resourceVersion;
         needList = false;
@@ -179,6 +188,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
               return;
             }
             attempt = 0;
+            unreachable = undefined;
             events++;
             const objRv = obj?.metadata?.resourceVersion;
             if (objRv) rv = objRv;
@@ -211,6 +221,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
           throw new Error(`${opts.describe}: watch ${opts.path} refused: HTTP ${status} ${describeError(outcome.error)}`);
         }
         log(`${opts.describe}: watch connection dropped (${describeError(outcome.error)}); resuming from resourceVersion ${rv}`);
+        failing(describeError(outcome.error));
         await delay(reconnectDelayMs(attempt++), abortPromise);
       } else {
         // The server ended the watch (timeoutSeconds, or a proxy cut it): resume from rv, at once

@@ -53,6 +53,7 @@ export interface Started {
   pid: number;
   child: ChildProcess;
   healthUrl: string;
+  logFile?: string;
 }
 
 /**
@@ -88,7 +89,7 @@ export async function startKarpenterProcess(o: {
     throw new Error(`${(err as Error).message}${log ? `\nlast lines of ${o.logFile}:\n${log}` : ''}`, { cause: err });
   }
   if (!child.pid) throw new Error(`${o.binary} did not start`);
-  return { pid: child.pid, child, healthUrl: url };
+  return { pid: child.pid, child, healthUrl: url, logFile: o.logFile };
 }
 
 /**
@@ -173,8 +174,32 @@ async function stopPid(pid: number, child?: ChildProcess): Promise<void> {
 
 /** The child started by this process, when it is (lets stop wait on its exit event). */
 const children = new Map<number, ChildProcess>();
+/** Per child: aborted when it exits without stopKarpenterProcess asking it to. */
+const lost = new Map<number, AbortController>();
+
+/**
+ * Keeps the child for stopKarpenterProcess, and watches it: an exit nobody asked for aborts
+ * karpenterLost(run) with the pid, how it ended and its log tail, so waits fail at once.
+ */
 export function rememberChild(started: Started): void {
   children.set(started.pid, started.child);
+  const ctl = new AbortController();
+  lost.set(started.pid, ctl);
+  started.child.once('exit', (code, sig) => {
+    if (!children.has(started.pid)) return; // stopped on purpose
+    const log = started.logFile && existsSync(started.logFile) ? tail(readFileSync(started.logFile, 'utf8'), 10) : '';
+    ctl.abort(new Error(`Karpenter (pid ${started.pid}) exited with ${code ?? sig} while the run needed it${log ? `; last lines of its log:\n${log}` : ''}`));
+  });
+}
+
+/** Aborted (reason: an Error saying how Karpenter ended, with its log tail) when this run's Karpenter child exits unasked; undefined when this process started none. */
+export function karpenterLost(run: Pick<RunState, 'karpenterPid'>): AbortSignal | undefined {
+  return run.karpenterPid ? lost.get(run.karpenterPid)?.signal : undefined;
+}
+
+/** Whether this run's Karpenter process still runs (false when none was started or it is gone). */
+export function karpenterRunning(run: Pick<RunState, 'karpenterPid'>): boolean {
+  return run.karpenterPid !== undefined && alive(run.karpenterPid) && isKarpenter(run.karpenterPid) && !karpenterLost(run)?.aborted;
 }
 
 /** Where a run keeps what must not reach the evidence (the kubeconfig written for Karpenter). */
@@ -186,8 +211,10 @@ export function privateDir(runId: string, env: NodeJS.ProcessEnv = process.env):
 export async function stopKarpenterProcess(run: RunState): Promise<void> {
   const pid = run.karpenterPid;
   if (pid) {
-    await stopPid(pid, children.get(pid));
-    children.delete(pid);
+    const child = children.get(pid);
+    children.delete(pid); // before the signal: this exit is asked for
+    await stopPid(pid, child);
+    lost.delete(pid);
     run.karpenterPid = undefined;
   }
   rmSync(privateDir(run.runId), { recursive: true, force: true });
