@@ -21,8 +21,9 @@ export async function waitFor<T extends k8s.KubernetesObject, R>(
   opts: Omit<WatchUntilOptions<T, R>, 'signal' | 'log'>,
   story: WaitStory,
 ): Promise<R> {
-  // A Karpenter child that dies mid-run ends the wait at once, naming its exit, not at the stage timeout.
-  const lost = story.withoutKarpenter || !ctx.run ? undefined : karpenterLost(ctx.run);
+  // A Karpenter child that dies mid-run ends the wait at once, naming its exit, not at the stage
+  // timeout; cleanup's waits (marked by withSoftDeadline) go on: they must outlive it.
+  const lost = story.withoutKarpenter || (ctx as { stage?: StageName }).stage === 'cleanup' || !ctx.run ? undefined : karpenterLost(ctx.run);
   const signal = lost ? AbortSignal.any([ctx.signal, lost]) : ctx.signal;
   try {
     return await watchUntil<T, R>(ctx.kube(), { ...opts, signal, log: (m) => ctx.info(m) });
@@ -88,5 +89,6 @@ export const softMarginMs = (timeoutMs: number): number => Math.min(10_000, Math
 export function withSoftDeadline(ctx: StageContext, stage: StageName): StageContext {
   const ms = ctx.config.timeouts[stage];
   if (!ms) return ctx;
-  return { ...ctx, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(1, ms - softMarginMs(ms)))]) };
+  // `stage` lets waitFor tell cleanup apart: its waits outlive the run's Karpenter on purpose.
+  return { ...ctx, stage, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(1, ms - softMarginMs(ms)))]) } as StageContext;
 }
