@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } from '../checks/capacity.js';
 import { deleteObject } from '../kube/apply.js';
+import { eventsItem, nodeClaims, poolNodes } from '../kube/inspect.js';
 import { collectionPath, NAMESPACES, NODECLAIMS, NODES } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { probeUntil, waitFor, withSoftDeadline } from '../kube/wait.js';
@@ -193,5 +194,12 @@ export const cleanupStage: Stage = {
       );
     }
     return pass(done.length ? done.join('; ') : 'nothing left to remove');
+  },
+  async diagnose(ctx) {
+    const kube = ctx.kube();
+    const pool = ctx.config.nodePool.name;
+    ctx.diagnostic(await eventsItem('Events in the run namespace', kube, ctx.run.namespace));
+    ctx.diagnostic(await nodeClaims(kube, pool));
+    ctx.diagnostic(await poolNodes(kube, pool));
   },
 };
