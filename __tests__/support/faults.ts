@@ -35,14 +35,20 @@ export function lineOn(step: Step, re: RegExp): Promise<string> {
   });
 }
 
-/** Resolves with the name of the first NodeClaim of the pool (the run's: fault runs do not overlap). */
-export function firstNodeClaim(kube: Kube, signal: AbortSignal, pool = 'gpu'): Promise<string> {
-  return watchUntil<k8s.KubernetesObject, string>(kube, {
+type Claim = k8s.KubernetesObject & { status?: { conditions?: { type: string; status: string }[] } };
+
+/**
+ * Resolves with the name of the first NodeClaim of the pool (the run's: fault runs do not
+ * overlap) once it has the condition given (any claim at all without one).
+ */
+export function firstNodeClaim(kube: Kube, signal: AbortSignal, condition?: 'Launched' | 'Registered' | 'Initialized', pool = 'gpu'): Promise<string> {
+  return watchUntil<Claim, string>(kube, {
     path: NODECLAIMS,
     labelSelector: `karpenter.sh/nodepool=${pool}`,
     signal,
-    describe: 'the first NodeClaim of the run',
-    until: (items) => [...items.keys()][0],
+    describe: `the first NodeClaim of the run${condition ? ` ${condition}` : ''}`,
+    until: (items) =>
+      [...items.values()].find((c) => !condition || c.status?.conditions?.some((x) => x.type === condition && x.status === 'True'))?.metadata?.name,
   });
 }
 
@@ -50,6 +56,8 @@ export interface FaultRun extends ActionResult {
   evidenceDir: string;
   results?: Results;
   saved: Partial<RunState>;
+  /** Every Karpenter pid main saved during the run (cleanup clears the field once it stopped it). */
+  karpenterPids: number[];
 }
 
 /**
@@ -69,6 +77,8 @@ export async function runWithFault(
     toolCache: TOOL_CACHE,
     dirs,
     env: { ...GO_ENV, ...opts.env },
+    // GAC_ECHO=1 shows the steps' output live (debugging a fault test).
+    echo: process.env.GAC_ECHO === '1',
   };
   const { step } = startMain(run);
   const acting = during(step, dirs);
@@ -89,6 +99,7 @@ export async function runWithFault(
     evidenceDir,
     results: fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as Results) : undefined,
     saved: JSON.parse(state.run ?? '{}') as Partial<RunState>,
+    karpenterPids: [...new Set([...fs.readFileSync(dirs.files.state, 'utf8').matchAll(/"karpenterPid":(\d+)/g)].map((m) => Number(m[1])))],
   };
 }
 

@@ -1,0 +1,164 @@
+// Faults mid-run, through the bundle (main then post) against the bed, Karpenter in process
+// mode: cancellation (SIGTERM, SIGTERM escalated to SIGKILL, SIGKILL), Karpenter killed, the
+// kube-apiserver restarted (back in time, and not), prometheus-adapter stopped. Each fault is
+// triggered by an event of the run (a stage's group line, the run's first NodeClaim), and each
+// run must leave the cluster as found, its Karpenter process gone, and no key material anywhere.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBed, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
+import { alive, bedKube } from '../support/cluster.js';
+import { firstNodeClaim, lineOn, runWithFault, savedRun, stageOf, type FaultRun } from '../support/faults.js';
+import { bedKeyMaterial, findSecrets, wideSnapshot, type WideSnapshot } from '../support/leaks.js';
+
+let bed: Bed;
+let before: WideSnapshot;
+let secrets: string[];
+const group = (stage: string) => new RegExp(`^::group::\\[\\d+/\\d+\\] ${stage}$`);
+/** Short budgets: a fault must be reported at once, not at the end of a default timeout. */
+const FAST = { scenario: 'pending-pods', 'max-replicas': '2', consolidation: 'skip' };
+
+beforeAll(async () => {
+  bed = loadBed();
+  before = await wideSnapshot(bedKube(bed.kubeconfig));
+  secrets = bedKeyMaterial(bed);
+  expect(secrets.length).toBeGreaterThan(5);
+});
+afterAll(async () => {
+  // A failed test must not leave the bed broken for the next file.
+  for (const name of ['kube-apiserver', 'prometheus-adapter']) await startComponent(bed, name);
+});
+
+/** Nothing of the run is left (namespaces, NodeClaims, nodes, NodePools, CRDs), its Karpenter is gone, no key leaked. */
+async function expectLeftAsFound(r: FaultRun): Promise<void> {
+  expect(r.post.code, r.post.stdout.slice(-3000)).toBe(0);
+  expect(await wideSnapshot(bedKube(bed.kubeconfig))).toEqual(before);
+  expect(r.karpenterPids.length, 'main saved the Karpenter pid for post').toBe(1);
+  expect(alive(r.karpenterPids[0])).toBe(false);
+  expect(findSecrets(r, r.evidenceDir, secrets)).toEqual([]);
+}
+
+const cancelledAt = (r: FaultRun) => r.results!.stages.find((s) => s.status === 'fail')!;
+
+describe('cancellation', () => {
+  it('SIGTERM mid-provision: the stage stops, main cleans up, post finds nothing left', async () => {
+    const kube = bedKube(bed.kubeconfig);
+    const r = await runWithFault({ ...FAST, timeouts: 'provision=2m' }, bed.kubeconfig, async (step) => {
+      await lineOn(step, group('provision'));
+      await firstNodeClaim(kube, AbortSignal.timeout(120_000));
+      step.child.kill('SIGTERM');
+    });
+    expect(r.main.code).toBe(1);
+    expect(r.main.stdout).toContain('::warning::received SIGTERM: stopping the current stage, then cleaning up');
+    const failed = cancelledAt(r);
+    expect(['provision', 'schedule']).toContain(failed.name);
+    expect(failed.message).toMatch(/cancel/i);
+    expect(stageOf(r, 'cleanup').status).toBe('pass');
+    expect(r.post.stdout).toContain('checking nothing is left');
+    await expectLeftAsFound(r);
+  });
+
+  it('SIGTERM, then SIGKILL while main cleans up (the runner escalating): post removes the rest', async () => {
+    const kube = bedKube(bed.kubeconfig);
+    const r = await runWithFault({ ...FAST, timeouts: 'provision=2m' }, bed.kubeconfig, async (step) => {
+      await lineOn(step, group('provision'));
+      await firstNodeClaim(kube, AbortSignal.timeout(120_000));
+      step.child.kill('SIGTERM');
+      await lineOn(step, group('cleanup'));
+      step.child.kill('SIGKILL');
+    });
+    expect(r.main.signal).toBe('SIGKILL');
+    expect(r.post.stdout).toContain('main did not finish cleaning up');
+    await expectLeftAsFound(r);
+  });
+
+  it('SIGKILL mid-provision: post cleans up from the saved state (namespace, NodeClaims, Karpenter process)', async () => {
+    const kube = bedKube(bed.kubeconfig);
+    const r = await runWithFault({ ...FAST, timeouts: 'provision=2m' }, bed.kubeconfig, async (step) => {
+      await lineOn(step, group('provision'));
+      await firstNodeClaim(kube, AbortSignal.timeout(120_000));
+      step.child.kill('SIGKILL');
+    });
+    expect(r.main.signal).toBe('SIGKILL');
+    // What post had to undo was there: the detached Karpenter outlived main.
+    expect(r.saved.namespace).toMatch(/^gpu-conformance-/);
+    expect(r.post.stdout).toContain(`main did not finish cleaning up run ${r.saved.runId}`);
+    expect(r.post.stdout).toMatch(/cleanup: pass .*namespace gpu-conformance-\S+ deleted.*NodeClaim\(s\) deleted.*Karpenter process \d+ stopped/);
+    await expectLeftAsFound(r);
+  });
+});
+
+describe('component faults', () => {
+  it('Karpenter killed mid-run: the current stage fails at once with its log tail; nothing is left', async () => {
+    let killed = 0;
+    const r = await runWithFault({ ...FAST, timeouts: 'pending=5m,provision=5m,schedule=5m' }, bed.kubeconfig, async (step, dirs) => {
+      await lineOn(step, group('pending'));
+      killed = savedRun(dirs).karpenterPid!;
+      process.kill(killed, 'SIGKILL');
+    });
+    expect(r.karpenterPids).toEqual([killed]);
+    expect(r.main.code).toBe(1);
+    const failed = cancelledAt(r);
+    expect(['pending', 'provision', 'schedule']).toContain(failed.name);
+    // Named as Karpenter's exit, not as a stage timeout 5 minutes later.
+    expect(failed.message).toMatch(/Karpenter .*exited/);
+    expect(failed.message).not.toMatch(/timed out|stage timeout/);
+    expect(failed.diagnostics.map((d) => d.title).join('\n')).toMatch(/Karpenter log/);
+    await expectLeftAsFound(r);
+  });
+
+  it('kube-apiserver restarted mid-provision: the run passes (watches resume)', async () => {
+    const kube = bedKube(bed.kubeconfig);
+    const r = await runWithFault({ ...FAST, timeouts: 'provision=3m,schedule=3m' }, bed.kubeconfig, async (step) => {
+      await lineOn(step, group('provision'));
+      // Once its Node exists: Karpenter's KWOK provider creates the Node once, without retry, so a
+      // restart during that call would strand the claim (a provider trait, not the action's).
+      await firstNodeClaim(kube, AbortSignal.timeout(120_000), 'Registered');
+      await stopComponent(bed, 'kube-apiserver');
+      await startComponent(bed, 'kube-apiserver');
+    });
+    expect(r.main.code, r.main.stdout.slice(-4000)).toBe(0);
+    expect(r.outputs.result).toBe('pass');
+    expect(Number(r.outputs['pods-scheduled'])).toBe(2);
+    await expectLeftAsFound(r);
+  });
+
+  it('kube-apiserver down past the provision timeout: provision fails naming what it waited for; post cleans up once it is back', async () => {
+    const kube = bedKube(bed.kubeconfig);
+    const r = await runWithFault(
+      { ...FAST, timeouts: 'provision=20s' },
+      bed.kubeconfig,
+      async (step) => {
+        await lineOn(step, group('provision'));
+        await firstNodeClaim(kube, AbortSignal.timeout(120_000));
+        await stopComponent(bed, 'kube-apiserver');
+      },
+      { beforePost: () => startComponent(bed, 'kube-apiserver') },
+    );
+    expect(r.main.code).toBe(1);
+    expect(r.outputs['failed-stage']).toBe('provision');
+    expect(stageOf(r, 'provision').message).toMatch(
+      /Expected NodeClaims of NodePool gpu .*not seen before the stage timeout.*the API has not answered for \d+ s/s,
+    );
+    // Main could not clean up an unreachable cluster and says so; post, with the apiserver back, can.
+    expect(stageOf(r, 'cleanup').status).toBe('fail');
+    expect(r.post.stdout).toContain('main did not finish cleaning up');
+    await expectLeftAsFound(r);
+  });
+
+  it('prometheus-adapter stopped mid-run: a clear failure in metric or hpa', async () => {
+    const r = await runWithFault(
+      { 'max-replicas': '2', consolidation: 'skip', timeouts: 'metric=30s,hpa=45s' },
+      bed.kubeconfig,
+      async (step) => {
+        await lineOn(step, group('karpenter-install'));
+        await stopComponent(bed, 'prometheus-adapter');
+      },
+      { beforePost: () => startComponent(bed, 'prometheus-adapter') },
+    );
+    expect(r.main.code).toBe(1);
+    const failed = cancelledAt(r);
+    expect(['metric', 'hpa']).toContain(failed.name);
+    expect(failed.message).toMatch(/external|metric|APIService/i);
+    expect(failed.message).not.toMatch(/timed out after/);
+    await expectLeftAsFound(r);
+  });
+});
