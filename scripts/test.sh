@@ -9,6 +9,7 @@ source scripts/node24.sh
 
 out="${TEST_OUT:-$PWD/.tmp/test}"
 mkdir -p "$out"
+rm -f "$out"/*.json
 passed=0 failed=0
 count() { if [ "$1" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $2" >&2; fi; }
 
@@ -19,17 +20,33 @@ else
   count 1 "testbed/build"
 fi
 
-# One vitest run over all projects; the JSON report is what we count.
-npx vitest run --reporter=default --reporter=json --outputFile.json="$out/vitest.json" "$@"
-vitest_rc=$?
+# Unit tests run in parallel; the bed and e2e files share one cluster and one Karpenter, so
+# they run one file at a time, after the unit tests.
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$out/unit.json" "$@"
+unit_rc=$?
+vitest_rc=$unit_rc
+if [ "$bed_started" = 1 ]; then
+  npx vitest run --project bed --project e2e --no-file-parallelism --reporter=default --reporter=json --outputFile.json="$out/cluster.json" "$@"
+  cluster_rc=$?
+  [ "$cluster_rc" -ne 0 ] && vitest_rc=$cluster_rc
+fi
 
 if [ "$bed_started" = 1 ]; then
   testbed/down; count $? "testbed/down"
   testbed/check-down; count $? "testbed/check-down: a bed process was left running"
 fi
 
-if [ -f "$out/vitest.json" ]; then
-  read -r vp vf < <(node -e 'const r = require(process.argv[1]); console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0))' "$out/vitest.json")
+reports=()
+for r in "$out/unit.json" "$out/cluster.json"; do [ -f "$r" ] && reports+=("$r"); done
+if [ ${#reports[@]} -gt 0 ]; then
+  read -r vp vf < <(node -e '
+    let p = 0, f = 0;
+    for (const file of process.argv.slice(1)) {
+      const r = require(file);
+      p += r.numPassedTests;
+      f += r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
+    }
+    console.log(p, f);' "${reports[@]}")
   passed=$((passed + vp)) failed=$((failed + vf))
   [ "$vitest_rc" -ne 0 ] && [ "$vf" -eq 0 ] && count 1 "vitest exited $vitest_rc (a suite failed to load)"
 else

@@ -74,7 +74,8 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const metricTarget = take('metric-target', p.parseQuantity(raw('metric-target')), '1');
   const minReplicas = take('min-replicas', p.parseInteger(raw('min-replicas'), 1, 1000), 1);
   const maxReplicas = take('max-replicas', p.parseInteger(raw('max-replicas'), 1, 1000), 1);
-  if (minReplicas >= maxReplicas && errors.every((e) => !/"(min|max)-replicas"/.test(e))) {
+  // pending-pods scales straight to max-replicas: min-replicas only matters to the HPA.
+  if (scenario === 'metric' && minReplicas >= maxReplicas && errors.every((e) => !/"(min|max)-replicas"/.test(e))) {
     errors.push(
       `input "max-replicas": ${maxReplicas} is not above min-replicas ${minReplicas}; accepted: max-replicas greater than min-replicas, so the HPA has room to scale out`,
     );

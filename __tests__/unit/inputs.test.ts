@@ -269,6 +269,12 @@ describe('readConfig', () => {
     expect(errorsFor(inputs)).toContain(message);
   });
 
+  it('lets pending-pods run one pod (no HPA, so min-replicas need not be below max)', () => {
+    const { errors, config } = readConfig((n) => ({ scenario: 'pending-pods', 'max-replicas': '1' })[n] ?? '', env);
+    expect(errors).toEqual([]);
+    expect(config).toMatchObject({ minReplicas: 1, maxReplicas: 1 });
+  });
+
   it('accepts a NodePool of another provider in existing mode (a real cluster)', () => {
     const { errors, config } = readConfig((n) => ({ nodepool: wrongRef, 'karpenter-mode': 'existing' })[n] ?? '', env);
     expect(errors).toEqual([]);
