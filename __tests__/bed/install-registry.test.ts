@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { configFrom } from '../../src/inputs.js';
 import type * as k8s from '@kubernetes/client-node';
 import { applyObject, deleteObject, type ObjectRef, readObject } from '../../src/kube/apply.js';
@@ -95,29 +95,69 @@ beforeAll(async () => {
   });
 });
 
+/** What a test's runs installed, removed (Helm releases, then applied cluster objects). */
+async function undo(r: RunState | undefined): Promise<void> {
+  if (!r) return;
+  await uninstallReleases(r, config);
+  for (const o of [...r.appliedClusterObjects].reverse()) await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } });
+}
+
 afterAll(async () => {
-  if (run) {
-    await uninstallReleases(run, config);
-    for (const o of [...run.appliedClusterObjects].reverse()) await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } });
-  }
+  // Every step runs even when an earlier one fails; the first failure is reported at the end.
+  const errors: unknown[] = [];
+  const step = async (f: () => Promise<unknown>) => {
+    try {
+      await f();
+    } catch (e) {
+      errors.push(e);
+    }
+  };
+  await step(() => undo(run));
   if (kube) {
     // Helm leaves a chart's CRDs behind: remove the ones the KWOK chart added, and see them gone.
     const added = (c: k8s.V1CustomResourceDefinition) => !!crdsBefore && !crdsBefore.has(c.metadata!.name!) && c.spec.group === 'kwok.x-k8s.io';
-    for (const c of (await kube.apiext.listCustomResourceDefinition()).items) {
-      if (added(c)) await kube.apiext.deleteCustomResourceDefinition({ name: c.metadata!.name! });
-    }
-    await watchUntil<k8s.V1CustomResourceDefinition & k8s.KubernetesObject, true>(kube, {
-      path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      // The apiserver's CRD finalizer retries "storage is (re)initializing" for a fresh CRD with backoff.
-      signal: AbortSignal.timeout(300_000),
-      describe: 'KWOK chart CRDs gone',
-      until: (items) => ([...items.values()].some(added) ? undefined : true),
+    await step(async () => {
+      for (const c of (await kube.apiext.listCustomResourceDefinition()).items) {
+        if (added(c)) await kube.apiext.deleteCustomResourceDefinition({ name: c.metadata!.name! });
+      }
     });
-    await deleteObject(kube, { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+    // A CRD deleted while its watch cache initialises can stall in Terminating (InstanceDeletionFailed:
+    // "storage is (re)initializing") until the finalizer's backoff expires, minutes later; an update
+    // of the CRD requeues it at once. So each stalled CRD seen gets one annotation.
+    const nudged = new Set<string>();
+    await step(() =>
+      watchUntil<k8s.V1CustomResourceDefinition & k8s.KubernetesObject, true>(kube, {
+        path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        signal: AbortSignal.timeout(300_000),
+        describe: 'KWOK chart CRDs gone',
+        until: (items) => {
+          const left = [...items.values()].filter(added);
+          for (const c of left) {
+            const stalled = c.status?.conditions?.some((x) => x.type === 'Terminating' && x.reason === 'InstanceDeletionFailed');
+            const key = `${c.metadata!.name}@${c.metadata!.resourceVersion}`;
+            if (stalled && !nudged.has(key)) {
+              nudged.add(key);
+              void applyObject(
+                kube,
+                {
+                  apiVersion: 'apiextensions.k8s.io/v1',
+                  kind: 'CustomResourceDefinition',
+                  metadata: { name: c.metadata!.name!, annotations: { 'gac-test/requeue': key } },
+                },
+                { fieldManager: 'gac-test-requeue' },
+              ).catch(() => undefined);
+            }
+          }
+          return left.length ? undefined : true;
+        },
+      }),
+    );
+    await step(() => deleteObject(kube, { apiVersion: 'v1', kind: 'Node', metadata: { name: node } }));
   }
-  await chartRepo?.close();
-  await mirror?.close();
-  await registry?.stop();
+  await step(async () => chartRepo?.close());
+  await step(async () => mirror?.close());
+  await step(async () => registry?.stop());
+  if (errors.length) throw errors[0];
 });
 
 describe('karpenter-mode registry', () => {
@@ -185,6 +225,7 @@ describe('karpenter-mode registry', () => {
       runId: `${config.runId}-b`,
       stages: ['tools', 'karpenter-build', 'karpenter-install'],
     });
+    onTestFinished(() => undo(second.run));
     expect(second.records.map((r) => `${r.name}:${r.status}`)).toEqual(['tools:pass', 'karpenter-build:pass', 'karpenter-install:fail']);
     expect(second.records[2]!.message).toContain(`Expected no Helm release ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE} before installing; one exists`);
     expect(second.run.helmReleases).toEqual([]);
