@@ -9,7 +9,11 @@ interface ActionYml {
   outputs: Record<string, { description: string }>;
 }
 
-const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ').trim();
+const cell = (s: string) =>
+  s
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
 
 export function renderTables(actionYml: string): { inputs: string; outputs: string } {
   const action = parse(actionYml) as ActionYml;
@@ -18,9 +22,11 @@ export function renderTables(actionYml: string): { inputs: string; outputs: stri
     '| --- | --- | --- |',
     ...Object.entries(action.inputs).map(([name, i]) => `| \`${name}\` | ${i.default ? `\`${cell(i.default)}\`` : ''} | ${cell(i.description)} |`),
   ].join('\n');
-  const outputs = ['| Output | Description |', '| --- | --- |', ...Object.entries(action.outputs).map(([name, o]) => `| \`${name}\` | ${cell(o.description)} |`)].join(
-    '\n',
-  );
+  const outputs = [
+    '| Output | Description |',
+    '| --- | --- |',
+    ...Object.entries(action.outputs).map(([name, o]) => `| \`${name}\` | ${cell(o.description)} |`),
+  ].join('\n');
   return { inputs, outputs };
 }
 

@@ -90,7 +90,10 @@ export function parseImageRepository(raw: string): Parsed<string> {
 export function parseDurationMap<K extends string>(raw: string, names: readonly K[]): Parsed<Partial<Record<K, number>>> {
   const out: Partial<Record<K, number>> = {};
   const problems: string[] = [];
-  for (const part of raw.split(/[,\n]/).map((p) => p.trim()).filter(Boolean)) {
+  for (const part of raw
+    .split(/[,\n]/)
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^([a-z-]+)\s*=\s*(\S+)$/.exec(part);
     if (!m) {
       problems.push(`"${part}" is not name=duration; accepted: a list such as hpa=3m, provision=5m`);
@@ -110,7 +113,10 @@ export function parseDurationMap<K extends string>(raw: string, names: readonly 
 
 /** A comma-separated subset of names, returned in the canonical order of `names`. */
 export function parseSubset<K extends string>(raw: string, names: readonly K[]): Parsed<K[]> {
-  const parts = raw.split(/[,\s]+/).map((p) => p.trim()).filter(Boolean);
+  const parts = raw
+    .split(/[,\s]+/)
+    .map((p) => p.trim())
+    .filter(Boolean);
   const unknown = parts.filter((p) => !(names as readonly string[]).includes(p));
   if (unknown.length) return bad(`${unknown.map((u) => `"${u}"`).join(', ')} not known; accepted: a comma-separated subset of ${names.join(', ')}`);
   return ok(names.filter((n) => parts.includes(n)));

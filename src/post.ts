@@ -19,7 +19,9 @@ export async function post(): Promise<void> {
   } catch {
     // Nothing to mask when the kubeconfig cannot be loaded.
   }
-  core.info(mainDone ? `post: main cleaned up run ${run.runId}; checking nothing is left` : `post: main did not finish cleaning up run ${run.runId}; cleaning up now`);
+  core.info(
+    mainDone ? `post: main cleaned up run ${run.runId}; checking nothing is left` : `post: main did not finish cleaning up run ${run.runId}; cleaning up now`,
+  );
   const { records } = await runStages([cleanupStage], { ...config, stages: ['cleanup'] }, { run });
   const cleanup = records[0]!;
   if (cleanup.status === 'fail') core.setFailed(`post cleanup: ${cleanup.message}`);

@@ -9,7 +9,14 @@ export const ROOT = path.resolve(import.meta.dirname, '../..');
 
 const T0 = Date.parse('2026-11-30T10:00:00.000Z');
 const iso = (s: number) => new Date(T0 + s * 1000).toISOString();
-const stage = (name: StageRecord['name'], status: StageRecord['status'], from: number, to: number, message: string, extra: Partial<StageRecord> = {}): StageRecord => ({
+const stage = (
+  name: StageRecord['name'],
+  status: StageRecord['status'],
+  from: number,
+  to: number,
+  message: string,
+  extra: Partial<StageRecord> = {},
+): StageRecord => ({
   name,
   status,
   message,

@@ -37,7 +37,12 @@ describe('artifact upload through the real @actions/artifact client', () => {
     const [artifact] = service.artifacts;
     expect(artifact).toBeDefined();
     expect(outcome).toMatchObject({ id: artifact!.id });
-    expect(artifact!.createRequest).toMatchObject({ name: 'gpu-evidence', workflow_run_backend_id: 'run-backend-1', workflow_job_run_backend_id: 'job-backend-1', mime_type: 'application/zip' });
+    expect(artifact!.createRequest).toMatchObject({
+      name: 'gpu-evidence',
+      workflow_run_backend_id: 'run-backend-1',
+      workflow_job_run_backend_id: 'job-backend-1',
+      mime_type: 'application/zip',
+    });
     // retention-days 7 becomes an expiry a week out.
     const expires = Date.parse(String(artifact!.createRequest.expires_at));
     expect(Math.round((expires - Date.now()) / 86_400_000)).toBe(7);

@@ -58,7 +58,7 @@ export function renderSummary(r: Results): string {
     stageTable(r),
     stageGantt(r),
     '### Cluster timeline',
-    'Times are the cluster\'s own (object timestamps and condition transitions).',
+    "Times are the cluster's own (object timestamps and condition transitions).",
     timelineTable(r),
     `<sub>Run \`${r.run.id}\` · namespace \`${r.run.namespace}\` · evidence schema ${r.schemaVersion}</sub>`,
   ]

@@ -50,7 +50,11 @@ export function resultOf(stages: StageRecord[]): { result: 'pass' | 'fail'; fail
 export function buildResults(config: Config, run: RunState, stages: StageRecord[], version: string, env: NodeJS.ProcessEnv = process.env): Results {
   const { result, failedStage } = resultOf(stages);
   const startedAt = stages[0]?.startedAt ?? new Date().toISOString();
-  const finishedAt = stages.map((s) => s.finishedAt).sort().at(-1) ?? startedAt;
+  const finishedAt =
+    stages
+      .map((s) => s.finishedAt)
+      .sort()
+      .at(-1) ?? startedAt;
   const timeline = [...run.timeline].sort((a, b) => a.at.localeCompare(b.at));
   return {
     schemaVersion: RESULTS_SCHEMA_VERSION,
