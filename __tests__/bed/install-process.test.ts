@@ -3,7 +3,7 @@
 // made by hand becomes a KWOK Node with nvidia.com/gpu capacity; existing mode finds this
 // Karpenter; a second run skips the build; cleanup leaves no process behind.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,11 @@ beforeAll(() => {
   bed = loadBed();
   temp = installEnv();
   kube = connect({ kubeconfig: bed.kubeconfig });
+});
+
+// Registered first, so it runs after the cleanup below (hooks run as a stack).
+afterAll(() => {
+  if (temp) rmSync(temp, { recursive: true, force: true });
 });
 
 afterAll(async () => {

@@ -3,7 +3,7 @@
 // module's chart with --wait; KWOK runs the pod on a KWOK node set aside for critical add-ons.
 // The Deployment's image is the digest ko pushed.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -33,6 +33,7 @@ let registry: Registry;
 let mirror: Mirror;
 let chartRepo: Mirror;
 let crdsBefore: Set<string> | undefined;
+let temp: string | undefined;
 let config: Config;
 let run: RunState | undefined;
 const node = `gac-addons-${randomBytes(3).toString('hex')}`;
@@ -40,7 +41,7 @@ const node = `gac-addons-${randomBytes(3).toString('hex')}`;
 beforeAll(async () => {
   bed = loadBed();
   kube = connect({ kubeconfig: bed.kubeconfig });
-  const temp = installEnv();
+  temp = installEnv();
   const p = detectPlatform();
   registry = await startRegistry(bin(bed, 'registry'));
   const kwokModule = await downloadModule(which('go')!, 'sigs.k8s.io/kwok', bed.versions.KWOK_VERSION!);
@@ -157,6 +158,8 @@ afterAll(async () => {
   await step(async () => chartRepo?.close());
   await step(async () => mirror?.close());
   await step(async () => registry?.stop());
+  if (temp) rmSync(temp, { recursive: true, force: true });
+  if (process.env.RUNNER_TOOL_CACHE?.includes('gac-tc-reg-')) rmSync(process.env.RUNNER_TOOL_CACHE, { recursive: true, force: true });
   if (errors.length) throw errors[0];
 });
 

@@ -1,7 +1,7 @@
 // The tools stage against a loopback mirror holding the bed's real helm and ko in the official
 // release layout: downloaded, verified, cached and put on PATH; a second run makes no request;
 // a tampered archive fails the stage with the file and both hashes.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +51,10 @@ beforeAll(async () => {
     p,
   );
 });
-afterAll(async () => mirror?.close());
+afterAll(async () => {
+  await mirror?.close();
+  if (temp) rmSync(temp, { recursive: true, force: true });
+});
 
 describe('tools stage from a loopback mirror', () => {
   const cache = () => join(temp, 'toolcache');

@@ -2,7 +2,7 @@
 // the published-checksum files next to them, served over HTTP on 127.0.0.1; counts requests.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -45,6 +45,7 @@ export async function startMirror(tools: MirrorTool[], p: Platform): Promise<Mir
     mkdirSync(dirname(file), { recursive: true });
     // The official archives: helm's holds <os>-<arch>/helm, ko's holds ko at the top.
     execFileSync('tar', ['-czf', file, '-C', stage, binDir || t.desc.binary]);
+    rmSync(stage, { recursive: true, force: true });
     archives[t.desc.name] = rel;
     const sumsRel = t.desc.checksumsPath(t.version, p);
     sums.set(sumsRel, [...(sums.get(sumsRel) ?? []), `${sha256(readFileSync(file))}  ${rel.split('/').pop()}`]);
@@ -77,6 +78,6 @@ export async function startMirror(tools: MirrorTool[], p: Platform): Promise<Mir
       bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
       writeFileSync(file, bytes);
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => rmSync(root, { recursive: true, force: true })),
   };
 }
