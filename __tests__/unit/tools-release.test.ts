@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ensureToolCacheEnv } from '../../src/tools/cache-env.js';
 import { HELM, KO } from '../../src/tools/catalog.js';
 import { checksumMismatchMessage, expectedChecksum, parseChecksums } from '../../src/tools/checksums.js';
 import { releaseUrls } from '../../src/tools/installer.js';
@@ -83,5 +84,16 @@ describe('checksums', () => {
   });
   it('the mismatch message names the file and both hashes', () => {
     expect(checksumMismatchMessage('f.tar.gz', A, B)).toBe(`sha256 mismatch for f.tar.gz: expected ${A}, got ${B}`);
+  });
+});
+
+describe('tool cache outside a runner', () => {
+  it('defaults RUNNER_TOOL_CACHE under GAC_CACHE (or ~/.cache) and RUNNER_TEMP to the OS temp dir; keeps what a runner set', () => {
+    const env: NodeJS.ProcessEnv = { GAC_CACHE: '/c' };
+    expect(ensureToolCacheEnv(env)).toBe('/c/toolcache');
+    expect(env.RUNNER_TEMP).toBeTruthy();
+    const runner: NodeJS.ProcessEnv = { RUNNER_TOOL_CACHE: '/opt/hostedtoolcache', RUNNER_TEMP: '/r' };
+    expect(ensureToolCacheEnv(runner)).toBe('/opt/hostedtoolcache');
+    expect(runner.RUNNER_TEMP).toBe('/r');
   });
 });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { runnerTemp } from '../paths.js';
 import * as core from '@actions/core';
 import * as tc from '@actions/tool-cache';
+import { ensureToolCacheEnv } from './cache-env.js';
 import type { ToolDescription } from './catalog.js';
 import { checksumMismatchMessage, expectedChecksum, sha256File } from './checksums.js';
 import { run } from './exec.js';
@@ -51,6 +52,7 @@ const exe = (desc: ToolDescription, p: Platform) => (p.os === 'windows' ? `${des
  */
 export async function installTool(desc: ToolDescription, requested: string, opts: InstallOptions = {}): Promise<InstalledTool> {
   const version = semverOf(requested);
+  ensureToolCacheEnv();
   const p = opts.platform ?? detectPlatform();
   const log = opts.log ?? core.info;
   const done = (dir: string, source: InstalledTool['source'], extra: Partial<InstalledTool> = {}): InstalledTool => {

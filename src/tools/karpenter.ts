@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tc from '@actions/tool-cache';
 import type { KarpenterMode } from '../types.js';
+import { ensureToolCacheEnv } from './cache-env.js';
 import { run } from './exec.js';
 import { type GoModule, downloadModule, goEnv } from './gomod.js';
 import { semverOf } from './platform.js';
@@ -170,6 +171,7 @@ export function findBuild(cacheVersion: string): { dir: string; build: Karpenter
  * module, so a warm run needs neither the module nor a build.
  */
 export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
+  ensureToolCacheEnv();
   const env = await goEnv(opts.go, opts.signal);
   const target = opts.mode === 'kind' ? `kind:${opts.clusterName}` : opts.mode === 'registry' ? opts.imageRepository : undefined;
   const cacheVersion = karpenterCacheVersion({ karpenterVersion: opts.karpenterVersion, mode: opts.mode, ...env, target });
