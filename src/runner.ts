@@ -6,6 +6,7 @@ import * as core from '@actions/core';
 import { stringify } from 'yaml';
 import { formatDuration } from './format.js';
 import { connect, type Kube } from './kube/client.js';
+import { isConnectionError } from './kube/raw.js';
 import type { Stage, StageContext, StageResult } from './stages/stage.js';
 import { newRunState } from './state.js';
 import type { Config, EvidenceItem, RunState, StageRecord } from './types.js';
@@ -63,7 +64,7 @@ export async function runStages(stages: Stage[], config: Config, opts: RunOption
         result = await untilAborted(stage.run(ctx), signal, stage.name, config.timeouts[stage.name]);
       } catch (e) {
         const error = e instanceof Error ? e : new Error(String(e));
-        result = { status: 'fail', message: error.message };
+        result = { status: 'fail', message: failureMessage(error) };
         await diagnose(stage, ctx, error);
       }
       opts.onCheckpoint?.(run);
@@ -76,6 +77,13 @@ export async function runStages(stages: Stage[], config: Config, opts: RunOption
     records.push(rec);
   }
   return { records, run };
+}
+
+/** A stage's error as its message; a bare "fetch failed" from a client call also says what did not answer. Pure. */
+export function failureMessage(error: Error): string {
+  const cause = (error as { cause?: { message?: string; code?: string } }).cause;
+  if (isConnectionError(error) && cause) return `the Kubernetes API did not answer (${cause.message ?? cause.code}): ${error.message}`;
+  return error.message;
 }
 
 async function diagnose(stage: Stage, ctx: StageContext, error: Error): Promise<void> {

@@ -52,7 +52,7 @@ export async function rawRequest(
 }
 
 /** How long one-shot requests keep asking through refused connections, 429 and a shutting-down 503. */
-export const TRANSIENT_WINDOW_MS = 30_000;
+export const TRANSIENT_WINDOW_MS = 15_000;
 
 /** A refused, reset or dropped connection (fetch's TypeError with a socket cause). Pure. */
 export function isConnectionError(e: unknown): boolean {

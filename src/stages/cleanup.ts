@@ -1,12 +1,13 @@
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import { isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } from '../checks/capacity.js';
-import { deleteObject } from '../kube/apply.js';
+import { deleteObject, FIELD_MANAGER } from '../kube/apply.js';
+import type { Kube } from '../kube/client.js';
 import { eventsItem, nodeClaims, poolNodes } from '../kube/inspect.js';
 import { collectionPath, NAMESPACES, NODECLAIMS, NODES } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { probeUntil, waitFor, withSoftDeadline } from '../kube/wait.js';
 import { uninstallReleases } from '../tools/helm.js';
-import { stopKarpenterProcess } from '../tools/karpenter-process.js';
+import { karpenterRunning, stopKarpenterProcess } from '../tools/karpenter-process.js';
 import { runIdentity } from './provision.js';
 import type { RunState } from '../types.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
@@ -98,6 +99,31 @@ async function removeOrphanNodes(ctx: StageContext, pool: string): Promise<numbe
   return nodes.length;
 }
 
+/** Drops the finalizers of KWOK NodeClaims and of their Nodes, and deletes the Nodes (no Karpenter left to do it). */
+async function releaseKwokClaims(kube: Kube, claims: NodeClaim[]): Promise<void> {
+  const unfinalize = (apiVersion: string, kind: string, name: string) =>
+    kube.objects
+      .patch(
+        { apiVersion, kind, metadata: { name, finalizers: null } } as unknown as k8s.KubernetesObject,
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        undefined,
+        k8s.PatchStrategy.MergePatch,
+      )
+      .catch((e: unknown) => {
+        if ((e as { code?: number }).code !== 404) throw e;
+      });
+  for (const c of claims) {
+    const node = c.status?.nodeName;
+    if (node) {
+      await unfinalize('v1', 'Node', node);
+      await rawRequest(kube, `${NODES}/${node}`, { method: 'DELETE' });
+    }
+    await unfinalize('karpenter.sh/v1', 'NodeClaim', c.metadata!.name!);
+  }
+}
+
 const ignore404 = (e: unknown) => {
   if (e instanceof ApiError && e.status === 404) return undefined;
   throw e;
@@ -136,6 +162,11 @@ export const cleanupStage: Stage = {
       const mine = (list?.items ?? []).filter((c) => isRunNodeClaim(c, id));
       if (mine.length === 0) return undefined;
       for (const c of mine) await rawRequest(kube, `${NODECLAIMS}/${c.metadata!.name}`, { method: 'DELETE' });
+      // Process mode with this run's Karpenter gone (killed, or stopped by a main that could not
+      // reach the cluster): nobody would run the finalizers. KWOK claims have nothing real behind
+      // them, so they and their Nodes are released here.
+      const orphaned = config.karpenterMode === 'process' && !karpenterRunning(run);
+      if (orphaned) await releaseKwokClaims(kube, mine);
       await waitFor<NodeClaim, true>(
         ctx,
         {
@@ -146,7 +177,7 @@ export const cleanupStage: Stage = {
         },
         { expected: `this run's ${mine.length} NodeClaim(s) deleted`, next: 'Karpenter must run to remove their finalizers: check its log' },
       );
-      return `${mine.length} NodeClaim(s) deleted`;
+      return `${mine.length} NodeClaim(s) deleted${orphaned ? " (finalizers released: this run's Karpenter process was gone)" : ''}`;
     });
 
     await step('cluster objects', async () => {
