@@ -1,5 +1,6 @@
 // The running test bed as tests see it: what testbed/up recorded in ${BED_DIR}/bed.json, plus the
 // few actions tests take on it (drive the GPU metrics, stop and start a component).
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,4 +135,25 @@ export async function startComponent(bed: Bed, name: string, timeoutMs?: number)
   if (c.pid && runs(c.pid, c.cmd[0])) return;
   bed.components[name] = await restart(name, c, timeoutMs);
   saveBed(bed);
+  if (name === 'prometheus-adapter') waitApiServicesAvailable(bed);
+}
+
+/**
+ * The aggregator marks the adapter's APIServices Available again only after its next discovery
+ * check: a restarted adapter is not usable through the API until then, so callers wait for it.
+ */
+function waitApiServicesAvailable(bed: Bed): void {
+  execFileSync(
+    bin(bed, 'kubectl'),
+    [
+      '--kubeconfig',
+      bed.kubeconfig,
+      'wait',
+      '--for=condition=Available',
+      '--timeout=120s',
+      'apiservice/v1beta1.external.metrics.k8s.io',
+      'apiservice/v1beta1.custom.metrics.k8s.io',
+    ],
+    { stdio: 'pipe' },
+  );
 }
