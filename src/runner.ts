@@ -55,7 +55,7 @@ export async function runStages(stages: Stage[], config: Config, opts: RunOption
     const signals = [AbortSignal.timeout(config.timeouts[stage.name])];
     if (opts.signal && stage.name !== 'cleanup') signals.push(opts.signal);
     const signal = AbortSignal.any(signals);
-    const ctx = makeContext(config, run, signal, kubeOnce, evidence, diagnostics);
+    const ctx = makeContext(config, run, signal, kubeOnce, evidence, diagnostics, () => opts.onCheckpoint?.(run));
 
     const rec = await core.group(`[${index + 1}/${stages.length}] ${stage.name}`, async () => {
       opts.onCheckpoint?.(run);
@@ -172,6 +172,7 @@ function makeContext(
   kube: () => Kube,
   evidence: EvidenceItem[],
   diagnostics: EvidenceItem[],
+  checkpoint: () => void,
 ): StageContext {
   return {
     config,
@@ -190,6 +191,7 @@ function makeContext(
       fs.writeFileSync(file, content);
       return name;
     },
+    checkpoint,
     info: (m) => core.info(m),
     warning: (m) => core.warning(m),
   };

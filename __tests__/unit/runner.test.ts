@@ -94,9 +94,13 @@ describe('runStages', () => {
 
   it('checkpoints the run state around every stage, for the post step', async () => {
     const seen: (number | undefined)[] = [];
-    const starting = stage('karpenter-install', async (ctx) => ((ctx.run.karpenterPid = 4242), pass('started')));
+    const starting = stage('karpenter-install', async (ctx) => {
+      ctx.run.karpenterPid = 4242;
+      ctx.checkpoint(); // as soon as the child exists, not only when the stage ends
+      return pass('started');
+    });
     await runStages([starting, passing('cleanup')], config(), { onCheckpoint: (run) => seen.push(run.karpenterPid) });
-    expect(seen).toEqual([undefined, 4242, 4242, 4242]);
+    expect(seen).toEqual([undefined, 4242, 4242, 4242, 4242]);
   });
 
   it('keeps the first time each timeline point was reached', async () => {

@@ -122,7 +122,17 @@ async function installProcess(ctx: StageContext): Promise<string> {
   const started = Date.now();
   let s;
   try {
-    s = await startKarpenterProcess({ binary, env, logFile, healthPort, signal: ctx.signal });
+    s = await startKarpenterProcess({
+      binary,
+      env,
+      logFile,
+      healthPort,
+      signal: ctx.signal,
+      onSpawn: (pid) => {
+        ctx.run.karpenterPid = pid;
+        ctx.checkpoint();
+      },
+    });
   } catch (err) {
     throw new StageFailure(
       `Expected Karpenter (${binary}) to become ready; ${(err as Error).message}`,

@@ -17,6 +17,8 @@ export interface StageContext {
   mark(entry: TimelineEntry): void;
   /** Writes a file into the evidence dir; returns its path relative to the dir. */
   writeFile(name: string, content: string | Buffer): string;
+  /** Saves the run state now (for the post step), e.g. right after starting a process. */
+  checkpoint(): void;
   info(message: string): void;
   warning(message: string): void;
 }

@@ -67,6 +67,8 @@ export async function startKarpenterProcess(o: {
   logFile: string;
   healthPort: number;
   signal: AbortSignal;
+  /** Called as soon as the child has a pid, before it is ready: the post step must know it from then on. */
+  onSpawn?: (pid: number) => void;
 }): Promise<Started> {
   const fd = openSync(o.logFile, 'a');
   let child: ChildProcess;
@@ -76,6 +78,7 @@ export async function startKarpenterProcess(o: {
     closeSync(fd);
   }
   child.unref();
+  if (child.pid) o.onSpawn?.(child.pid);
   const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, sig) => resolve(`exited with ${code ?? sig}`));
     child.once('error', (err) => resolve(`could not start: ${err.message}`));
