@@ -29,7 +29,7 @@ describe('permissions per stage and mode', () => {
     expect(has('watch', 'nodeclaims')).toBe(true);
     expect(has('delete', 'namespaces')).toBe(true);
     // one entry per (verb, resource, namespace)
-    const keys = perms.map((p) => `${p.verb}|${p.group}|${p.resource}|${p.namespace}`);
+    const keys = perms.map((p) => `${p.verb}|${p.group}|${p.resource}/${p.subresource ?? ''}|${p.namespace}`);
     expect(new Set(keys).size).toBe(keys.length);
     expect(needsExternalMetrics(config)).toBe(true);
   });

@@ -30,15 +30,23 @@ function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespac
         namespaced: [],
       };
     case 'karpenter-install': {
-      const cluster: Rule[] = [['get,create,patch', 'apiextensions.k8s.io', 'customresourcedefinitions']];
+      // CRDs are applied, then watched until Established.
+      const cluster: Rule[] = [['get,list,watch,create,patch', 'apiextensions.k8s.io', 'customresourcedefinitions']];
       if (config.karpenterMode === 'existing')
         return {
           cluster: [
             ['get,list', 'apps', 'deployments'],
             ['get', 'apiextensions.k8s.io', 'customresourcedefinitions'],
+            ['get,list', KARPENTER, 'nodepools'],
           ],
           namespaced: [],
         };
+      if (config.karpenterMode === 'process') {
+        // The child process runs with this kubeconfig: what Karpenter's controller itself does
+        // (create and remove nodes and NodeClaims, evict pods) must be allowed too, or the run
+        // would pass preflight and stall in provision.
+        cluster.push(['create,patch,update,delete', '', 'nodes'], ['create,patch,update,delete', KARPENTER, 'nodeclaims'], ['create', '', 'pods', 'eviction']);
+      }
       if (config.karpenterMode === 'kind' || config.karpenterMode === 'registry') {
         // Helm installs the chart's RBAC, workloads and release secrets.
         cluster.push(
@@ -59,8 +67,10 @@ function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespac
     case 'nodepool':
       return {
         cluster: [
-          ['get,create,patch,delete', KARPENTER, 'nodepools'],
+          ['get,list,watch,create,patch,delete', KARPENTER, 'nodepools'],
           ['get,create,patch,delete', KWOK, 'kwoknodeclasses'],
+          // The KWOKNodeClass's declared Ready status is set by the stage (the apiserver does not default it).
+          ['patch', KWOK, 'kwoknodeclasses', 'status'],
         ],
         namespaced: [],
       };
@@ -68,7 +78,8 @@ function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespac
       return { cluster: [['get', 'apiregistration.k8s.io', 'apiservices']], namespaced: [['get', 'external.metrics.k8s.io', config.metricName]] };
     case 'workload':
       return {
-        cluster: [['create,get', '', 'namespaces']],
+        // Server-side apply of the namespace is a patch.
+        cluster: [['create,get,patch', '', 'namespaces']],
         namespaced: [
           ['get,create,patch', 'apps', 'deployments'],
           ...(config.scenario === 'metric' ? ([['get,create,patch', 'autoscaling', 'horizontalpodautoscalers']] as Rule[]) : []),
