@@ -5,8 +5,8 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { renderJunit } from '../../src/evidence/junit.js';
-import { renderEvidenceMarkdown, renderSummary, stageGantt } from '../../src/evidence/markdown.js';
-import { timingsOf } from '../../src/evidence/model.js';
+import { renderEvidenceMarkdown, renderSummary, stageGantt, timelineTable } from '../../src/evidence/markdown.js';
+import { timelineOffsets, timingsOf } from '../../src/evidence/model.js';
 import { writeEvidence } from '../../src/evidence/write.js';
 import { fixtureResults, ROOT } from '../support/fixtures.js';
 
@@ -90,5 +90,19 @@ describe('writeEvidence', () => {
     expect(files.map((f) => path.basename(f))).toEqual(['cluster-autoscaling.md', 'junit.xml', 'karpenter.log', 'results.json']);
     for (const f of files) expect(fs.readFileSync(f, 'utf8')).not.toContain('s3cr3t-t0ken-value');
     expect(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')).toContain('bearer ***');
+  });
+});
+
+describe('timeline order', () => {
+  it('orders by time, not by text: 10:00:36Z comes before 10:00:36.790Z', () => {
+    const r = fixtureResults();
+    const later = { event: 'first-pod-unschedulable' as const, at: '2026-11-30T10:00:36.790Z', source: 'event' };
+    const earlier = { event: 'metric-first-seen' as const, at: '2026-11-30T10:00:36Z', source: 'metric' };
+    const offsets = timelineOffsets([later, earlier]);
+    expect(offsets.map((o) => [o.entry.event, o.offsetMs])).toEqual([
+      ['metric-first-seen', 0],
+      ['first-pod-unschedulable', 790],
+    ]);
+    expect(timelineTable({ ...r, timeline: [later, earlier] })).not.toContain('+-');
   });
 });

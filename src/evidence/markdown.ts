@@ -6,9 +6,15 @@ import type { StageRecord } from '../types.js';
 const ICON: Record<StageRecord['status'], string> = { pass: '✅ pass', fail: '❌ fail', skip: '⏭️ skip' };
 /** Table cells must stay on one line and not break the table. */
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+/** A table cell of at most `max` characters: the whole text stays in the evidence files. */
+const short = (s: string, max = 180): string => (s.length > max ? `${s.slice(0, max - 1).trimEnd()}…` : s);
+/** "05:26:36.790" of an ISO time: the table shows the date once, in its header. */
+const clock = (iso: string): string => new Date(iso).toISOString().slice(11, 23);
 
 export function stageTable(r: Results): string {
-  const rows = r.stages.map((s) => `| ${s.name} | ${ICON[s.status]} | ${s.status === 'skip' ? '' : formatDuration(s.durationMs)} | ${cell(s.message)} |`);
+  const rows = r.stages.map(
+    (s) => `| ${s.name} | ${ICON[s.status]} | ${s.status === 'skip' ? '' : formatDuration(s.durationMs)} | ${cell(short(s.message))} |`,
+  );
   return ['| Stage | Status | Duration | Result |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
@@ -16,9 +22,10 @@ export function timelineTable(r: Results): string {
   if (r.timeline.length === 0) return '_No cluster timeline was recorded._';
   const rows = timelineOffsets(r.timeline).map(({ entry, offsetMs }) => {
     const lag = entry.observedAt ? `${((Date.parse(entry.observedAt) - Date.parse(entry.at)) / 1000).toFixed(1)}s` : '';
-    return `| +${(offsetMs / 1000).toFixed(1)}s | ${entry.event} | ${entry.at} | ${cell(entry.source)} | ${lag} |`;
+    return `| +${(offsetMs / 1000).toFixed(1)}s | ${entry.event} | ${clock(entry.at)} | ${cell(entry.source)} | ${lag} |`;
   });
-  return ['| Offset | Event | Cluster time | Source | Seen by the action after |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+  const day = r.timeline[0] ? new Date(r.timeline[0].at).toISOString().slice(0, 10) : '';
+  return [`| Offset | Event | Cluster time (${day}, UTC) | Source | Seen by the action after |`, '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 /** A mermaid gantt of the stages that ran, on a shared clock (unix ms). */

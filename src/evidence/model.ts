@@ -55,7 +55,7 @@ export function buildResults(config: Config, run: RunState, stages: StageRecord[
       .map((s) => s.finishedAt)
       .sort()
       .at(-1) ?? startedAt;
-  const timeline = [...run.timeline].sort((a, b) => a.at.localeCompare(b.at));
+  const timeline = byClusterTime(run.timeline);
   return {
     schemaVersion: RESULTS_SCHEMA_VERSION,
     requirement: { id: REQUIREMENT_ID, also: config.scenario === 'metric' ? ['pod_autoscaling'] : [] },
@@ -102,7 +102,10 @@ export const timingsOf = (stages: StageRecord[]): Record<string, number> =>
 
 /** Timeline entries as offsets from the first one, for tables and charts. */
 export function timelineOffsets(timeline: TimelineEntry[]): { entry: TimelineEntry; offsetMs: number }[] {
-  const sorted = [...timeline].sort((a, b) => a.at.localeCompare(b.at));
+  const sorted = byClusterTime(timeline);
   const t0 = sorted[0] ? Date.parse(sorted[0].at) : 0;
   return sorted.map((entry) => ({ entry, offsetMs: Date.parse(entry.at) - t0 }));
 }
+
+/** Timeline entries in cluster-time order. By parsed time: "…:36Z" is earlier than "…:36.790Z", though it sorts after it as text. */
+export const byClusterTime = (timeline: TimelineEntry[]): TimelineEntry[] => [...timeline].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
