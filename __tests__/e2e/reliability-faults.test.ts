@@ -3,10 +3,14 @@
 // kube-apiserver restarted (back in time, and not), prometheus-adapter stopped. Each fault is
 // triggered by an event of the run (a stage's group line, the run's first NodeClaim), and each
 // run must leave the cluster as found, its Karpenter process gone, and no key material anywhere.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBed, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
 import { alive, bedKube } from '../support/cluster.js';
 import { firstNodeClaim, lineOn, runWithFault, savedRun, stageOf, type FaultRun } from '../support/faults.js';
+import { ROOT } from '../support/harness.js';
 import { bedKeyMaterial, findSecrets, wideSnapshot, type WideSnapshot } from '../support/leaks.js';
 
 let bed: Bed;
@@ -89,19 +93,37 @@ describe('cancellation', () => {
 describe('component faults', () => {
   it('Karpenter killed mid-run: the current stage fails at once with its log tail; nothing is left', async () => {
     let killed = 0;
+    // Killed as the workload is about to be made: the waits that follow need it, and no NodeClaim
+    // exists yet (one made before the kill would keep its finalizer: nobody left to remove it).
     const r = await runWithFault({ ...FAST, timeouts: 'pending=5m,provision=5m,schedule=5m' }, bed.kubeconfig, async (step, dirs) => {
-      await lineOn(step, group('pending'));
+      await lineOn(step, group('workload'));
       killed = savedRun(dirs).karpenterPid!;
       process.kill(killed, 'SIGKILL');
     });
     expect(r.karpenterPids).toEqual([killed]);
     expect(r.main.code).toBe(1);
     const failed = cancelledAt(r);
-    expect(['pending', 'provision', 'schedule']).toContain(failed.name);
-    // Named as Karpenter's exit, not as a stage timeout 5 minutes later.
-    expect(failed.message).toMatch(/Karpenter .*exited/);
+    expect(['workload', 'pending', 'provision']).toContain(failed.name);
+    // Named as Karpenter's exit with its log tail, not as a stage timeout 5 minutes later.
+    expect(failed.message).toMatch(new RegExp(`Karpenter \\(pid ${killed}\\) exited with SIGKILL while the run needed it; last lines of its log:`));
     expect(failed.message).not.toMatch(/timed out|stage timeout/);
-    expect(failed.diagnostics.map((d) => d.title).join('\n')).toMatch(/Karpenter log/);
+    await expectLeftAsFound(r);
+  });
+
+  it('Karpenter killed after it launched a node: the stage fails at once; cleanup releases the orphaned KWOK NodeClaim', async () => {
+    const kube = bedKube(bed.kubeconfig);
+    let killed = 0;
+    const r = await runWithFault({ ...FAST, timeouts: 'provision=5m,schedule=5m' }, bed.kubeconfig, async (step, dirs) => {
+      await lineOn(step, group('provision'));
+      await firstNodeClaim(kube, AbortSignal.timeout(120_000), 'Registered');
+      killed = savedRun(dirs).karpenterPid!;
+      process.kill(killed, 'SIGKILL');
+    });
+    expect(r.main.code).toBe(1);
+    const failed = cancelledAt(r);
+    expect(['provision', 'schedule']).toContain(failed.name);
+    expect(failed.message).toContain(`Karpenter (pid ${killed}) exited with SIGKILL while the run needed it`);
+    expect(stageOf(r, 'cleanup').message).toContain("finalizers released: this run's Karpenter process was gone");
     await expectLeftAsFound(r);
   });
 
@@ -122,22 +144,24 @@ describe('component faults', () => {
   });
 
   it('kube-apiserver down past the provision timeout: provision fails naming what it waited for; post cleans up once it is back', async () => {
-    const kube = bedKube(bed.kubeconfig);
+    // No offering is available, so Karpenter launches nothing: the NodeClaim a launch would make
+    // could not be finalized once main's cleanup has stopped Karpenter.
+    const types = JSON.parse(fs.readFileSync(path.join(ROOT, 'manifests/instance-types.json'), 'utf8')) as { offerings: { Available: boolean }[] }[];
+    for (const t of types) for (const o of t.offerings) o.Available = false;
+    const unavailable = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gac-types-')), 'instance-types.json');
+    fs.writeFileSync(unavailable, JSON.stringify(types));
     const r = await runWithFault(
-      { ...FAST, timeouts: 'provision=20s' },
+      { ...FAST, 'instance-types': unavailable, timeouts: 'provision=45s' },
       bed.kubeconfig,
       async (step) => {
         await lineOn(step, group('provision'));
-        await firstNodeClaim(kube, AbortSignal.timeout(120_000));
         await stopComponent(bed, 'kube-apiserver');
       },
       { beforePost: () => startComponent(bed, 'kube-apiserver') },
     );
     expect(r.main.code).toBe(1);
     expect(r.outputs['failed-stage']).toBe('provision');
-    expect(stageOf(r, 'provision').message).toMatch(
-      /Expected NodeClaims of NodePool gpu .*not seen before the stage timeout.*the API has not answered for \d+ s/s,
-    );
+    expect(stageOf(r, 'provision').message).toMatch(/the API has not answered for \d+ s|the Kubernetes API did not answer \(connect ECONNREFUSED/);
     // Main could not clean up an unreachable cluster and says so; post, with the apiserver back, can.
     expect(stageOf(r, 'cleanup').status).toBe('fail');
     expect(r.post.stdout).toContain('main did not finish cleaning up');
