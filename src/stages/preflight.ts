@@ -25,6 +25,13 @@ export async function deniedPermissions(kube: Kube, perms: Permission[]): Promis
   return results.filter((p): p is Permission => p !== undefined);
 }
 
+/** Why a request failed below HTTP (refused, TLS), which fetch keeps in `cause`: " (<why>)" or "". Pure. */
+export function causeOf(e: unknown): string {
+  const cause = (e as { cause?: { message?: string; code?: string } }).cause;
+  const why = cause?.message ?? cause?.code;
+  return why ? ` (${why})` : '';
+}
+
 async function reachable(ctx: StageContext): Promise<string> {
   const server = ctx.kube().kc.getCurrentCluster()?.server ?? '(no current cluster)';
   try {
@@ -34,7 +41,7 @@ async function reachable(ctx: StageContext): Promise<string> {
     return v.gitVersion;
   } catch (e) {
     throw new StageFailure(
-      `Expected the Kubernetes API at ${server} to answer; it did not: ${(e as Error).message}`,
+      `Expected the Kubernetes API at ${server} to answer; it did not: ${(e as Error).message}${causeOf(e)}`,
       'check the kubeconfig/context inputs, the cluster is running, and the runner can reach it',
     );
   }
