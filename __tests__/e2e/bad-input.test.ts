@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describePermission, requiredPermissions } from '../../src/checks/permissions.js';
 import { configFrom } from '../../src/inputs.js';
+import { freePort } from '../../src/tools/karpenter-process.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
 import { bedKube } from '../support/cluster.js';
 import { makeRunnerDirs, runAction, type ActionResult } from '../support/harness.js';
@@ -130,10 +131,14 @@ describe('bad input that reaches the cluster', () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('an unreachable cluster fails preflight naming the server', async () => {
-    const kubeconfig = variantKubeconfig('unreachable.kubeconfig', { server: 'https://127.0.0.1:9', user: '{token: unreachable-token-0123456789}' });
+    // A port nothing listens on (freed at once), so the connection is refused.
+    const port = await freePort();
+    const kubeconfig = variantKubeconfig('unreachable.kubeconfig', { server: `https://127.0.0.1:${port}`, user: '{token: unreachable-token-0123456789}' });
     const r = await run({ kubeconfig, timeouts: 'preflight=20s' });
     expect(r.outputs).toMatchObject({ result: 'fail', 'failed-stage': 'preflight' });
-    expect(r.main.stdout).toMatch(/::error::preflight: Expected the Kubernetes API at https:\/\/127\.0\.0\.1:9 to answer; it did not/);
+    expect(errorLine(r, 'preflight')).toContain(
+      `Expected the Kubernetes API at https://127.0.0.1:${port} to answer; it did not: fetch failed (connect ECONNREFUSED 127.0.0.1:${port})`,
+    );
     expect(r.main.stdout).toContain('Next: check the kubeconfig/context inputs');
     await expectUntouched(r, kubeconfig);
   });
@@ -168,7 +173,7 @@ describe('bad input that reaches the cluster', () => {
     const r = await run({ kubeconfig, timeouts: 'preflight=20s' });
     expect(r.outputs['failed-stage']).toBe('preflight');
     expect(r.main.stdout).toMatch(
-      /::error::preflight: Expected the Kubernetes API at https:\/\/127\.0\.0\.1:\d+ to answer; it did not: .*(certificate|self.signed|verify)/i,
+      /::error::preflight: Expected the Kubernetes API at https:\/\/127\.0\.0\.1:\d+ to answer; it did not: .*fetch failed \(.*(certificate|self.signed|verify)/i,
     );
     await expectUntouched(r, kubeconfig);
   });
@@ -202,7 +207,8 @@ describe('bad input that reaches the cluster', () => {
     expect(r.outputs).toMatchObject({ result: 'fail', 'failed-stage': 'karpenter-build' });
     const line = errorLine(r, 'karpenter-build');
     expect(line).toContain('sigs.k8s.io/karpenter@v9.9.9');
-    expect(line).toMatch(/unknown revision|not found|invalid version/i);
+    // The Go module proxy's answer for a version that does not exist (410/404, or 403 behind a mirror).
+    expect(line).toMatch(/unknown revision|not found|invalid version|not available/i);
     const results = JSON.parse(fs.readFileSync(path.join(r.evidenceDir, 'results.json'), 'utf8')) as { stages: { name: string; status: string }[] };
     const status = Object.fromEntries(results.stages.map((s) => [s.name, s.status]));
     expect(status).toMatchObject({ preflight: 'pass', 'karpenter-build': 'fail', cleanup: 'pass' });
