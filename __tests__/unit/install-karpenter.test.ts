@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { kindImageCheckArgs, manifestUrl } from '../../src/stages/karpenter-build.js';
 import { deploymentHealthy, gpuNodePools, minimalKubeconfig, type NodePoolLike, reconciled } from '../../src/stages/karpenter-install.js';
-import { kwokNodeClassReadyPatch, labelled } from '../../src/stages/nodepool.js';
+import { kwokNodeClassReadyPatch, labelled, withTemplateLabel } from '../../src/stages/nodepool.js';
 import { toolsFor } from '../../src/stages/tools.js';
 import { helmUninstallArgs, helmUpgradeArgs, karpenterValues } from '../../src/tools/helm.js';
 import { goBuildArgs, goBuildEnv, karpenterCacheVersion, koBuildArgs, koBuildEnv, parseImageRef } from '../../src/tools/karpenter.js';
@@ -258,6 +258,14 @@ describe('existing mode and nodepool decisions', () => {
     const out = labelled(input, { key: 'gpu-autoscaling-conformance/run-id', value: 'r1' });
     expect(out[0]!.metadata!.labels).toEqual({ team: 'ml', 'gpu-autoscaling-conformance/run-id': 'r1' });
     expect(input[0]!.metadata.labels).toEqual({ team: 'ml' });
+  });
+  it("a NodePool the run creates puts the run label on its nodes' template, keeping the pool's own labels", () => {
+    const pool = { apiVersion: 'karpenter.sh/v1', kind: 'NodePool', metadata: { name: 'gpu' }, spec: { template: { metadata: { labels: { tier: 'gpu' } } } } };
+    withTemplateLabel(pool, { key: 'gpu-autoscaling-conformance/run-id', value: 'r1' });
+    expect(pool.spec.template.metadata.labels).toEqual({ tier: 'gpu', 'gpu-autoscaling-conformance/run-id': 'r1' });
+    const bare = { apiVersion: 'karpenter.sh/v1', kind: 'NodePool', metadata: { name: 'gpu' } };
+    withTemplateLabel(bare, { key: 'gpu-autoscaling-conformance/run-id', value: 'r2' });
+    expect(bare).toMatchObject({ spec: { template: { metadata: { labels: { 'gpu-autoscaling-conformance/run-id': 'r2' } } } } });
   });
   it('KWOKNodeClass status: the Ready condition its CRD declares as default, as a JSON patch', () => {
     expect(kwokNodeClassReadyPatch(3, new Date('2026-11-30T04:00:00Z'))).toEqual([

@@ -17,6 +17,15 @@ export function labelled(manifests: Record<string, unknown>[], label: RunState['
   });
 }
 
+/** Adds the label to spec.template.metadata.labels of a NodePool (in place). */
+export function withTemplateLabel(pool: k8s.KubernetesObject, label: RunState['runLabel']): void {
+  const p = pool as k8s.KubernetesObject & { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } };
+  p.spec ??= {};
+  p.spec.template ??= {};
+  p.spec.template.metadata ??= {};
+  p.spec.template.metadata.labels = { ...p.spec.template.metadata.labels, [label.key]: label.value };
+}
+
 /**
  * The status KWOKNodeClass's CRD declares as its default (Ready=True). The apiserver does not
  * apply that default (the status subresource drops status on create), and Karpenter counts a
@@ -83,6 +92,10 @@ export const nodepoolStage: Stage = {
         notes.push(`${obj.kind} ${ref.metadata.name}: exists, used as is (karpenter-mode existing)`);
         continue;
       }
+      // A NodePool this run creates stamps its run label on the NodeClaims and Nodes it makes, so
+      // cleanup (also the post step, after the namespace is gone) and other runs tell them apart.
+      // Not on a NodePool that existed: new template labels would make Karpenter drift its nodes.
+      if (!before && obj.kind === 'NodePool') withTemplateLabel(obj, run.runLabel);
       try {
         await applyObject(kube, obj);
       } catch (err) {
