@@ -8,10 +8,9 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Results } from '../../src/evidence/model.js';
-import type { RunState } from '../../src/types.js';
 import { loadBed, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
 import { alive, bedKube, snapshot, type ClusterSnapshot } from '../support/cluster.js';
-import { makeRunnerDirs, ROOT, runAction, type ActionResult } from '../support/harness.js';
+import { karpenterPidsOf, makeRunnerDirs, ROOT, runAction, type ActionResult } from '../support/harness.js';
 import { sha256, startResultsService, type ResultsService } from '../support/results-service.js';
 
 const cache = process.env.GAC_CACHE ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'gpu-autoscaling-conformance');
@@ -47,12 +46,13 @@ async function run(inputs: Record<string, string>): Promise<ActionResult & { res
   return { ...r, results, evidenceDir };
 }
 
-/** The cluster holds nothing of the run, and its Karpenter process is gone. */
+/** The cluster holds nothing of the run, and the Karpenter process it started is gone. */
 async function expectLeftAsFound(r: ActionResult): Promise<void> {
   expect(r.post.code).toBe(0);
   expect(await snapshot(bedKube(bed.kubeconfig))).toEqual(before);
-  const saved = JSON.parse(r.state.run ?? '{}') as Partial<RunState>;
-  expect(alive(saved.karpenterPid)).toBe(false);
+  const pids = karpenterPidsOf(r.dirs);
+  expect(pids.length).toBeGreaterThan(0);
+  for (const pid of pids) expect(alive(pid), `Karpenter pid ${pid}`).toBe(false);
 }
 
 /** The artifact that reached the stand-in: the evidence files, byte for byte, and its hash. */

@@ -10,7 +10,17 @@ import type { Kube } from '../../src/kube/client.js';
 import { NODECLAIMS } from '../../src/kube/paths.js';
 import { watchUntil } from '../../src/kube/watch.js';
 import type { RunState } from '../../src/types.js';
-import { makeRunnerDirs, parseCommandFile, runPost, startMain, type ActionResult, type ActionRun, type RunnerDirs, type Step } from './harness.js';
+import {
+  karpenterPidsOf,
+  makeRunnerDirs,
+  parseCommandFile,
+  runPost,
+  startMain,
+  type ActionResult,
+  type ActionRun,
+  type RunnerDirs,
+  type Step,
+} from './harness.js';
 
 export const TOOL_CACHE = path.join(process.env.GAC_CACHE ?? path.join(os.homedir(), '.cache', 'gpu-autoscaling-conformance'), 'toolcache');
 /** The action builds Karpenter with go (process mode). */
@@ -99,7 +109,7 @@ export async function runWithFault(
     evidenceDir,
     results: fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as Results) : undefined,
     saved: JSON.parse(state.run ?? '{}') as Partial<RunState>,
-    karpenterPids: [...new Set([...fs.readFileSync(dirs.files.state, 'utf8').matchAll(/"karpenterPid":(\d+)/g)].map((m) => Number(m[1])))],
+    karpenterPids: karpenterPidsOf(dirs),
   };
 }
 

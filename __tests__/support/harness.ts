@@ -52,6 +52,15 @@ export function parseCommandFile(text: string): Record<string, string> {
   return out;
 }
 
+/**
+ * Every Karpenter pid main saved at any checkpoint: cleanup clears the last saved one, so the
+ * last value alone cannot show that a process was started and then stopped.
+ */
+export function karpenterPidsOf(dirs: RunnerDirs): number[] {
+  const state = fs.readFileSync(dirs.files.state, 'utf8');
+  return [...new Set([...state.matchAll(/"karpenterPid":(\d+)/g)].map((m) => Number(m[1])))];
+}
+
 export function makeRunnerDirs(base = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-'))): RunnerDirs {
   const dirs: RunnerDirs = {
     temp: path.join(base, 'temp'),
