@@ -34,13 +34,15 @@ const results = {
     stage('preflight', 1, 2),
     stage('workload', 9, 10),
     stage('hpa', 10, 25.4),
-    stage('provision', 25.4, 31.6),
+    stage('pending', 25.4, 25.5),
+    stage('provision', 25.5, 31.6),
     stage('schedule', 30, 40.5),
     stage('consolidation', 40.5, 70.3),
     stage('cleanup', 70.3, 75),
   ],
   timeline: [
     mark('hpa-scale-decision', 25, 25.3),
+    mark('first-pod-unschedulable', 11, 25.45),
     mark('node-ready', 30, 31),
     mark('nodeclaim-initialized', 31, 31.5),
     mark('last-pod-running', 40, 40.2),
@@ -53,9 +55,11 @@ const results = {
 describe('bench analysis', () => {
   it('detection latency: seen and passed against the cluster time, skipping receipt-time points', () => {
     const l = stageLatencies(results);
-    expect(l.map((x) => x.stage)).toEqual(['hpa', 'provision', 'schedule', 'consolidation']);
+    expect(l.map((x) => x.stage)).toEqual(['hpa', 'pending', 'provision', 'schedule', 'consolidation']);
+    // pods were Unschedulable long before the pending stage began: counted from its start
+    expect(l[1]).toMatchObject({ heldAtStart: true, seenMs: 50, passMs: 100 });
     // provision completes with the later of its conditions
-    expect(l[1]).toMatchObject({ event: 'nodeclaim-initialized', seenMs: 500 });
+    expect(l[2]).toMatchObject({ event: 'nodeclaim-initialized', seenMs: 500, heldAtStart: false });
     const hpa = l[0]!;
     expect(hpa.seenMs).toBeCloseTo(300);
     expect(hpa.passAfterSeenMs).toBeCloseTo(100);

@@ -21,12 +21,17 @@ export interface StageLatency {
   stage: StageName;
   event: TimelineEvent;
   source: string;
-  /** Action saw it (watch event / answer receipt) minus the cluster's time for it. */
+  /** Action saw it (watch event / answer receipt) minus the cluster's time for it (or the stage's start, when later). */
   seenMs?: number;
   /** Stage recorded as passed minus the moment the action saw it. */
   passAfterSeenMs?: number;
-  /** Stage recorded as passed minus the cluster's time. */
+  /** Stage recorded as passed minus the cluster's time (or the stage's start, when later). */
   passMs: number;
+  /**
+   * The condition already held when the stage began (an earlier stage was still waiting): the
+   * stages check in chain order, so latency counts from the stage's start.
+   */
+  heldAtStart: boolean;
 }
 
 /** Per waiting stage: cluster time of its condition against when the action saw it and passed the stage. */
@@ -40,16 +45,18 @@ export function stageLatencies(r: Results): StageLatency[] {
       .at(-1);
     if (!rec || !e) continue;
     const event = e.event;
-    const at = ms(e.at)!;
+    const started = ms(rec.startedAt)!;
+    const from = Math.max(ms(e.at)!, started);
     const seen = ms(e.observedAt);
     const passed = ms(rec.finishedAt)!;
     out.push({
       stage,
       event,
       source: e.source,
-      seenMs: seen === undefined ? undefined : seen - at,
+      seenMs: seen === undefined ? undefined : seen - from,
       passAfterSeenMs: seen === undefined ? undefined : passed - seen,
-      passMs: passed - at,
+      passMs: passed - from,
+      heldAtStart: ms(e.at)! < started,
     });
   }
   return out;

@@ -12,6 +12,7 @@ import { loadBed } from '../../testbed/lib/bed.js';
 import { runBundle, cpuSeconds, rssMiB, type ActionSample } from './action.js';
 import { checksWallMs, overhead, stageDurations, stageLatencies } from './analyze.js';
 import { scaleFiles } from './fixtures.js';
+import type { Results } from '../../src/evidence/model.js';
 import { machine } from './machine.js';
 import { pollingBaseline } from './polling.js';
 import { renderReport, writeReport, type BenchResults, type RunFigures } from './report.js';
@@ -31,6 +32,7 @@ function options() {
       'cold-go': { type: 'boolean', default: false },
       build: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
+      reanalyze: { type: 'string' },
     },
   });
   const scales = values.scales
@@ -99,8 +101,23 @@ function figures(s: ActionSample): RunFigures {
   };
 }
 
+/** Recomputes the per-run figures that come from results.json alone, from a bench's work dir; rewrites the outputs. */
+function reanalyze(workDir: string, noDocs: boolean): number {
+  const file = path.join(ROOT, 'bench', 'results.json');
+  const out = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResults;
+  const all = [...out.runs, ...out.scale, ...(out.cache ? [out.cache.cold, out.cache.warm].filter((r): r is RunFigures => !!r) : [])];
+  for (const f of all) {
+    const rf = path.join(workDir, f.label, 'evidence', 'results.json');
+    if (fs.existsSync(rf)) f.latencies = stageLatencies(JSON.parse(fs.readFileSync(rf, 'utf8')) as Results);
+  }
+  fs.writeFileSync(file, `${JSON.stringify(out, null, 1)}\n`);
+  if (!noDocs) writeReport(path.join(ROOT, 'docs', 'benchmarks.md'), renderReport(out));
+  return 0;
+}
+
 export async function main(argv0: string): Promise<number> {
   const opts = options();
+  if (opts.reanalyze) return reanalyze(opts.reanalyze, opts['no-docs']);
   const startedAt = new Date();
   let bed;
   try {

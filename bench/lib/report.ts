@@ -61,8 +61,9 @@ function latencySection(runs: RunFigures[]): string {
   const stages = [...new Set(ok.flatMap((r) => r.latencies.map((l) => l.stage)))];
   const rows = stages.map((stage) => {
     const ls = ok.map((r) => r.latencies.find((l) => l.stage === stage)).filter((l): l is StageLatency => !!l);
+    const held = ls.filter((l) => l.heldAtStart).length;
     return [
-      stage,
+      `${stage}${held ? ` †${held < ls.length ? ` (${held}/${ls.length})` : ''}` : ''}`,
       `${ls[0]!.event} (${ls[0]!.source.replace(/\|/g, '/')})`,
       fmtSeconds(summarize(ls.map((l) => l.seenMs))),
       fmtSeconds(summarize(ls.map((l) => l.passAfterSeenMs))),
@@ -73,6 +74,9 @@ function latencySection(runs: RunFigures[]): string {
     `## 1. Detection latency\n`,
     `${ok.length} passing run(s) of the default metric scenario (max-replicas 4, metric-target 10); median (min–max). Cluster times are the objects' own timestamps, which Kubernetes writes with 1 s resolution (truncated), so "seen − cluster" reads up to 1 s high.\n`,
     table(['stage', 'condition (cluster time from)', 'seen − cluster', 'passed − seen', 'passed − cluster'], rows),
+    rows.some((r) => r[0]!.includes('†'))
+      ? `\n† The condition already held when the stage began (the stages check in chain order, and an earlier one was still waiting): latency counts from the stage's start.`
+      : '',
   ].join('\n');
 }
 
@@ -117,6 +121,12 @@ function overheadSection(runs: RunFigures[]): string {
         ] as StageName[]
       ).map((n) => [n, stage(n)]),
     ),
+    `\nAPI requests per run (main step): ${fmtNumber(summarize(ok.map((r) => r.api)), 0)}; peak RSS ${fmtNumber(summarize(ok.map((r) => r.maxRssMiB)), 0)} MiB; CPU ${fmtNumber(summarize(ok.map((r) => r.cpuS)), 1)} s. Most frequent requests of ${ok[0]?.label ?? 'a run'}: ${Object.entries(
+      ok[0]?.apiByKind ?? {},
+    )
+      .slice(0, 6)
+      .map(([k, n]) => `${k} ×${n}`)
+      .join(', ')}.`,
     `\nPer run: ${runs.map((r) => `${r.label} ${r.result} ${s(r.mainWallMs)}${r.overhead ? ` (ratio ${r.overhead.ratio.toFixed(2)})` : ''}`).join('; ')}.`,
   ].join('\n');
 }
