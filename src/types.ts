@@ -154,6 +154,8 @@ export interface RunState {
   /** Label put on every object this run creates. */
   runLabel: { key: string; value: string };
   baselineNodes?: number;
+  /** When the run's namespace was created (cluster time): NodeClaims made since then without a run label are this run's. Kept here so cleanup and post know it after the namespace is gone. */
+  namespaceCreatedAt?: string;
   /** PID of a Karpenter child process started in process mode. */
   karpenterPid?: number;
   karpenterLog?: string;

@@ -27,13 +27,14 @@ import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
 /** This run's identity for NodeClaims: the pool, the run label, and the run namespace's creation time. */
 export async function runIdentity(kube: Kube, config: Config, run: RunState): Promise<RunIdentity> {
-  let since: string | undefined;
-  try {
-    since = iso((await kube.core.readNamespace({ name: run.namespace })).metadata?.creationTimestamp);
-  } catch {
-    since = undefined; // namespace gone (cleanup): only labelled claims count
+  if (!run.namespaceCreatedAt) {
+    try {
+      run.namespaceCreatedAt = iso((await kube.core.readNamespace({ name: run.namespace })).metadata?.creationTimestamp);
+    } catch {
+      // Namespace never made or already gone, and not recorded: only labelled claims count.
+    }
   }
-  return { pool: config.nodePool.name, runLabel: run.runLabel, since };
+  return { pool: config.nodePool.name, runLabel: run.runLabel, since: run.namespaceCreatedAt };
 }
 
 /** The NodePool's nvidia.com/gpu limit as the cluster has it (else as the nodepool file sets it). */
