@@ -2,7 +2,7 @@
 // the defaults (the DCGM stand-in driven up so the HPA scales out), and the pending-pods scenario
 // with one 1-GPU pod, which must land on the cheapest fitting type (g5.xlarge).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TIMELINE_EVENTS } from '../../src/types.js';
+import { STAGE_NAMES, TIMELINE_EVENTS } from '../../src/types.js';
 import type { Kube } from '../../src/kube/client.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';
 import { loadBed, setGpuMetrics, type Bed } from '../../testbed/lib/bed.js';
@@ -27,19 +27,7 @@ describe('the chain', () => {
   it('passes end to end with the defaults (metric scenario)', async () => {
     const c = await runChain(bedConfig(bed));
     for (const r of c.records) expect(['pass', 'skip'], summary(c)).toContain(r.status);
-    for (const name of [
-      'preflight',
-      'karpenter-install',
-      'nodepool',
-      'metric',
-      'workload',
-      'hpa',
-      'pending',
-      'provision',
-      'schedule',
-      'consolidation',
-      'cleanup',
-    ] as const) {
+    for (const name of STAGE_NAMES.filter((n) => n !== 'tools' && n !== 'karpenter-build')) {
       expect(c.record(name).status, summary(c)).toBe('pass');
     }
     expect(c.run.outputs.hpaDesiredReplicas).toBe(c.config.maxReplicas);

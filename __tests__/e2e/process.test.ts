@@ -8,6 +8,7 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Results } from '../../src/evidence/model.js';
+import { STAGE_NAMES } from '../../src/types.js';
 import { loadBed, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
 import { alive, bedKube, snapshot, type ClusterSnapshot } from '../support/cluster.js';
 import { karpenterPidsOf, makeRunnerDirs, ROOT, runAction, type ActionResult } from '../support/harness.js';
@@ -83,20 +84,7 @@ describe('process mode, end to end', () => {
     const timings = JSON.parse(r.outputs.timings!) as Record<string, number>;
     expect(Object.keys(timings)).toEqual(r.results.stages.filter((s) => s.status !== 'skip').map((s) => s.name));
     expect(r.results.stages.filter((s) => s.status === 'fail')).toEqual([]);
-    for (const name of [
-      'preflight',
-      'karpenter-build',
-      'karpenter-install',
-      'nodepool',
-      'metric',
-      'workload',
-      'hpa',
-      'pending',
-      'provision',
-      'schedule',
-      'consolidation',
-      'cleanup',
-    ]) {
+    for (const name of STAGE_NAMES) {
       expect(r.results.stages.find((s) => s.name === name)?.status, name).toBe('pass');
     }
     // The timeline runs from the metric to the last node gone, in the cluster's own time.

@@ -1,7 +1,7 @@
 // The bench's figures as data (bench/results.json) and as Markdown (docs/benchmarks.md, between
 // markers, so the hand-written findings around them survive a re-run).
 import * as fs from 'node:fs';
-import type { RunState, StageName } from '../../src/types.js';
+import { STAGE_NAMES, type RunState, type StageName } from '../../src/types.js';
 import type { Overhead, StageLatency } from './analyze.js';
 import type { Machine } from './machine.js';
 import type { BaselineSample } from './polling.js';
@@ -104,22 +104,7 @@ function overheadSection(runs: RunFigures[]): string {
     `\nStage durations (median, min–max):\n`,
     table(
       ['stage', 'duration'],
-      (
-        [
-          'preflight',
-          'karpenter-build',
-          'karpenter-install',
-          'nodepool',
-          'metric',
-          'workload',
-          'hpa',
-          'pending',
-          'provision',
-          'schedule',
-          'consolidation',
-          'cleanup',
-        ] as StageName[]
-      ).map((n) => [n, stage(n)]),
+      STAGE_NAMES.filter((n) => n !== 'tools').map((n) => [n, stage(n)]),
     ),
     `\nAPI requests per run (main step): ${fmtNumber(summarize(ok.map((r) => r.api)), 0)}; peak RSS ${fmtNumber(summarize(ok.map((r) => r.maxRssMiB)), 0)} MiB; CPU ${fmtNumber(summarize(ok.map((r) => r.cpuS)), 1)} s. Most frequent requests of ${ok[0]?.label ?? 'a run'}: ${Object.entries(
       ok[0]?.apiByKind ?? {},
