@@ -22,7 +22,7 @@ const CHECKSUM_BYPASS = ['GONOSUMDB', 'GONOSUMCHECK', 'GONOSUMCHECKS', 'GOINSECU
 
 /**
  * The environment of `go mod download`: the checksum database always on (the module is not in
- * any go.sum yet, so sum.golang.org is what vouches for it), whatever the runner sets; no
+ * any go.sum yet, so the Go checksum database is what vouches for it), whatever the runner sets; no
  * workspace or GOFLAGS of the caller's. GOSUMDB may name another database, never "off". Pure.
  */
 export function goModDownloadEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
