@@ -7,6 +7,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alive } from '../support/cluster.js';
 import { isTrue, type WithConditions } from '../../src/checks/conditions.js';
 import { configFrom } from '../../src/inputs.js';
 import { deleteObject } from '../../src/kube/apply.js';
@@ -41,14 +42,6 @@ const inputs = (extra: Record<string, string> = {}) => ({
   stages: 'tools,karpenter-build,karpenter-install,nodepool',
   ...extra,
 });
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(() => {
   bed = loadBed();

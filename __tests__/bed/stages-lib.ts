@@ -16,6 +16,9 @@ import { ALL_STAGES } from '../../src/stages/index.js';
 import type { Stage } from '../../src/stages/stage.js';
 import type { Config, RunState, StageName, StageRecord } from '../../src/types.js';
 import type { Bed } from '../../testbed/lib/bed.js';
+import { alive } from '../support/cluster.js';
+
+export { alive };
 
 /** Tool cache kept between test runs, so Karpenter is built once per machine. */
 export function useToolCache(): void {
@@ -120,15 +123,6 @@ export async function expectClean(kube: Kube, c: Chain, karpenterPid = karpenter
   expect(c.run.karpenterPid).toBeUndefined();
   expect(c.run.appliedClusterObjects).toEqual([]);
   if (karpenterPid) expect(alive(karpenterPid)).toBe(false);
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export const kubeFor = (bed: Bed): Kube => connect({ kubeconfig: bed.kubeconfig });

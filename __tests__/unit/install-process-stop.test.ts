@@ -5,16 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { karpenterLogTail, privateDir, stopKarpenterProcess } from '../../src/tools/karpenter-process.js';
 import type { RunState } from '../../src/types.js';
+import { alive } from '../support/cluster.js';
 
 // stopKarpenterProcess as the post step uses it: a pid from saved state, no child handle.
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const runState = (pid: number | undefined, runId: string): RunState =>
   ({
     runId,
