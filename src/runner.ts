@@ -6,6 +6,7 @@ import * as core from '@actions/core';
 import { stringify } from 'yaml';
 import { formatDuration } from './format.js';
 import { connect, type Kube } from './kube/client.js';
+import { startHeartbeat } from './kube/heartbeat.js';
 import { isConnectionError } from './kube/raw.js';
 import type { Stage, StageContext, StageResult } from './stages/stage.js';
 import { newRunState } from './state.js';
@@ -40,7 +41,17 @@ export async function runStages(stages: Stage[], config: Config, opts: RunOption
   let kube: Kube | undefined;
   const kubeOnce = (): Kube => (kube ??= connect(config));
   fs.mkdirSync(config.evidenceDir, { recursive: true });
+  // While the stages run, other runs on the cluster see this one as live, not as a leftover.
+  const stopHeartbeat = startHeartbeat(() => kube, run);
+  try {
+    await runEach(stages, config, opts, run, records, kubeOnce);
+  } finally {
+    await stopHeartbeat();
+  }
+  return { records, run };
+}
 
+async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: RunState, records: StageRecord[], kubeOnce: () => Kube): Promise<void> {
   for (const [index, stage] of stages.entries()) {
     const startedAt = new Date();
     const reason = skipReasonFor(stage, config, records, opts.signal?.aborted ?? false);
@@ -76,7 +87,6 @@ export async function runStages(stages: Stage[], config: Config, opts: RunOption
     });
     records.push(rec);
   }
-  return { records, run };
 }
 
 /** A stage's error as its message; a bare "fetch failed" from a client call also says what did not answer. Pure. */

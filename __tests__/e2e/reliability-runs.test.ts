@@ -8,7 +8,10 @@ import * as path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/inputs.js';
-import { podsIn } from '../../src/kube/paths.js';
+import { HEARTBEAT_ANNOTATION, HEARTBEAT_STALE_MS, liveRuns } from '../../src/checks/liveness.js';
+import { NODEPOOLS, podsIn } from '../../src/kube/paths.js';
+import { getJson } from '../../src/kube/raw.js';
+import { probeUntil } from '../../src/kube/wait.js';
 import { watchUntil } from '../../src/kube/watch.js';
 import { runStages } from '../../src/runner.js';
 import { cleanupStage } from '../../src/stages/cleanup.js';
@@ -95,6 +98,9 @@ describe('leftovers of an earlier crashed run', () => {
         throw new Error(`run X ended without crashing: ${r.main.stdout.slice(-2000)}`);
       }),
     ]);
+    // X stops beating when it dies; until its last beat is older than the stale window another run
+    // takes it for a run going on. Wait for that (read from the cluster, decided as preflight does).
+    await xStopsBeating(kube);
     const leftover = await wideSnapshot(kube);
     expect(leftover.runNamespaces).toContain('gpu-conformance-x');
     expect(leftover.nodeClaims.length).toBeGreaterThanOrEqual(1);
@@ -152,6 +158,22 @@ describe('leftovers of an earlier crashed run', () => {
   });
 });
 
+/** Resolves once run X's namespace and NodePool carry no beat within the stale window (as preflight decides). */
+async function xStopsBeating(kube: ReturnType<typeof bedKube>): Promise<void> {
+  const signal = AbortSignal.timeout(HEARTBEAT_STALE_MS * 3);
+  await probeUntil(
+    { signal, info: () => undefined },
+    async () => {
+      const namespaces = (await kube.core.listNamespace({ labelSelector: `${RUN_LABEL_KEY}=x` })).items;
+      const pools = (await getJson<{ items: k8s.KubernetesObject[] }>(kube, NODEPOOLS, { labelSelector: `${RUN_LABEL_KEY}=x` })).items;
+      if (namespaces.length + pools.length === 0) return { state: 'no namespace or NodePool of run x found' };
+      const live = liveRuns([...namespaces, ...pools], RUN_LABEL_KEY, Date.now()).has('x');
+      return { result: live ? undefined : true, state: live ? 'run x still beating' : 'run x stopped' };
+    },
+    { expected: "run X's heartbeat stale", next: 'the crashed run must stop renewing its heartbeat' },
+  );
+}
+
 /** Resolves once `n` pods of the namespace are Running. */
 function allRunning(kube: ReturnType<typeof bedKube>, namespace: string, n: number): Promise<true> {
   return watchUntil<k8s.V1Pod, true>(kube, {
@@ -178,18 +200,33 @@ describe('two runs at once', () => {
   it('with different run ids and NodePools both pass, each counting and removing only its own', async () => {
     const kube = bedKube(bed.kubeconfig);
     const start = await wideSnapshot(kube);
-    const [a, b] = await Promise.all(
-      (['a', 'b'] as const).map((id) =>
-        runWithFault(
-          onShared(id, { scenario: id === 'a' ? 'metric' : 'pending-pods', 'max-replicas': '2', 'metric-target': '10' }),
-          bed.kubeconfig,
-          async () => undefined,
-        ),
-      ),
-    );
+    // A (metric scenario, the slower) first; B starts once A has its namespace and renews its
+    // heartbeat there, so B's preflight surely meets A going on.
+    let aGoesOn!: () => void;
+    const aStarted = new Promise<void>((go) => (aGoesOn = go));
+    const aRun = runWithFault(onShared('a', { scenario: 'metric', 'max-replicas': '2', 'metric-target': '10' }), bed.kubeconfig, async (step) => {
+      await lineOn(step, group('pending'));
+      await watchUntil<k8s.V1Namespace, true>(kube, {
+        path: '/api/v1/namespaces',
+        fieldSelector: 'metadata.name=gpu-conformance-a',
+        signal: AbortSignal.timeout(60_000),
+        describe: "A's namespace carries a heartbeat",
+        until: (items) => (items.get('gpu-conformance-a')?.metadata?.annotations?.[HEARTBEAT_ANNOTATION] ? true : undefined),
+      });
+      aGoesOn();
+    });
+    await Promise.race([
+      aStarted,
+      aRun.then((r) => {
+        throw new Error(`run A ended before B started: ${r.main.stdout.slice(-2000)}`);
+      }),
+    ]);
+    const b = await runWithFault(onShared('b', { scenario: 'pending-pods', 'max-replicas': '2' }), bed.kubeconfig, async () => undefined);
+    const a = await aRun;
+    expect(b.main.stdout).toContain('Runs going on in this cluster (not leftovers): a');
     for (const [r, id] of [
-      [a!, 'a'],
-      [b!, 'b'],
+      [a, 'a'],
+      [b, 'b'],
     ] as const) {
       expectPass(r);
       expect(Number(r.outputs['pods-scheduled'])).toBe(2);
@@ -197,6 +234,7 @@ describe('two runs at once', () => {
       expect(stageOf(r, 'schedule').message).toContain(`NodePool gpu-${id}`);
       // Nothing of the other run was reported as a leftover, nor counted.
       expect(r.main.stdout).not.toContain('Leftovers of earlier runs');
+      expect(stageOf(r, 'preflight').message).toContain('no leftovers of earlier runs');
       expectNoLeak(r);
     }
     const labels = await kube.core.listNamespace({ labelSelector: RUN_LABEL_KEY });

@@ -3,16 +3,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { parseQuantity, gpusIn } from '../../src/checks/quantity.js';
 import { evaluateHpa, hpaMetricValue } from '../../src/checks/hpa.js';
 import { firstUnschedulable, isUnschedulable, summarizeSchedule } from '../../src/checks/pods.js';
-import {
-  claimStage,
-  consolidationState,
-  evaluateClaims,
-  extremeTime,
-  isRunNodeClaim,
-  conditionTime,
-  staleObjects,
-  type NodeClaim,
-} from '../../src/checks/capacity.js';
+import { claimStage, consolidationState, evaluateClaims, extremeTime, isRunNodeClaim, conditionTime, type NodeClaim } from '../../src/checks/capacity.js';
 import { metricListed, metricValue } from '../../src/checks/metric.js';
 import { formatConditions, iso } from '../../src/checks/conditions.js';
 
@@ -174,14 +165,6 @@ describe('capacity', () => {
     expect(consolidationState(0, 0, 0).ok).toBe(true);
     expect(consolidationState(1, 0, 0).ok).toBe(false);
     expect(consolidationState(2, 2, 1).ok).toBe(false);
-  });
-  it('finds leftovers of other runs', () => {
-    const objs = [
-      { metadata: { name: 'a', labels: { [run.key]: 'r0' } } },
-      { metadata: { name: 'b', labels: { [run.key]: 'r1' } } },
-      { metadata: { name: 'c' } },
-    ];
-    expect(staleObjects(objs, run).map((o) => o.metadata?.name)).toEqual(['a']);
   });
 });
 

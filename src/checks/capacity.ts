@@ -114,11 +114,3 @@ export function consolidationState(poolNodes: number, baseline: number, runClaim
     detail: `${poolNodes} node(s) in the pool (baseline ${baseline}), ${runClaims} NodeClaim(s) of this run left`,
   };
 }
-
-/** Objects carrying the run label with another run's value: leftovers of earlier runs. Pure. */
-export function staleObjects<T extends k8s.KubernetesObject>(objs: Iterable<T>, runLabel: { key: string; value: string }): T[] {
-  return [...objs].filter((o) => {
-    const v = o.metadata?.labels?.[runLabel.key];
-    return v !== undefined && v !== runLabel.value;
-  });
-}

@@ -25,6 +25,8 @@ function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespac
         cluster: [
           ['get,list', '', 'nodes'],
           ['list', '', 'namespaces'],
+          // Leftovers are objects of runs that no longer beat on their namespace or NodePool.
+          ['list', KARPENTER, 'nodepools'],
           ['list', KARPENTER, 'nodeclaims'],
         ],
         namespaced: [],

@@ -1,10 +1,11 @@
 import type * as k8s from '@kubernetes/client-node';
-import { NODEPOOL_LABEL, staleObjects } from '../checks/capacity.js';
+import { NODEPOOL_LABEL } from '../checks/capacity.js';
+import { liveRuns, staleObjects } from '../checks/liveness.js';
 import { isTrue, type WithConditions } from '../checks/conditions.js';
 import { describePermission, needsExternalMetrics, requiredPermissions, type Permission } from '../checks/permissions.js';
 import type { Kube } from '../kube/client.js';
 import { apiServiceStatus } from '../kube/inspect.js';
-import { EXTERNAL_METRICS_APISERVICE, NODECLAIMS } from '../kube/paths.js';
+import { EXTERNAL_METRICS_APISERVICE, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
@@ -47,17 +48,35 @@ async function reachable(ctx: StageContext): Promise<string> {
   }
 }
 
-/** Leftovers of earlier runs (namespaces, NodeClaims labelled with another run id): reported, removed when asked. */
+/** Karpenter objects with the run label; none when Karpenter's CRDs are not installed yet. */
+async function labelledKarpenterObjects(ctx: StageContext, path: string): Promise<k8s.KubernetesObject[]> {
+  try {
+    return (await getJson<{ items: k8s.KubernetesObject[] }>(ctx.kube(), path, { labelSelector: ctx.run.runLabel.key })).items;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return [];
+    throw e;
+  }
+}
+
+/**
+ * Leftovers of earlier runs (namespaces, NodeClaims labelled with another run id whose run no
+ * longer beats on its namespace or NodePool): reported, removed when asked. A run still going
+ * on (two runs at once) is neither reported nor touched.
+ */
 async function staleLeftovers(ctx: StageContext): Promise<string> {
   const kube = ctx.kube();
-  const { key } = ctx.run.runLabel;
-  const namespaces = staleObjects((await kube.core.listNamespace({ labelSelector: key })).items, ctx.run.runLabel);
-  let claims: k8s.KubernetesObject[] = [];
-  try {
-    claims = staleObjects((await getJson<{ items: k8s.KubernetesObject[] }>(kube, NODECLAIMS, { labelSelector: key })).items, ctx.run.runLabel);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.status === 404)) throw e; // no Karpenter CRDs yet: no NodeClaims
-  }
+  const { runLabel } = ctx.run;
+  const { key } = runLabel;
+  const [allNamespaces, pools, allClaims] = await Promise.all([
+    kube.core.listNamespace({ labelSelector: key }).then((l) => l.items),
+    labelledKarpenterObjects(ctx, NODEPOOLS),
+    labelledKarpenterObjects(ctx, NODECLAIMS),
+  ]);
+  const live = liveRuns([...allNamespaces, ...pools], key, Date.now());
+  live.delete(runLabel.value);
+  if (live.size > 0) ctx.info(`Runs going on in this cluster (not leftovers): ${[...live].sort().join(', ')}`);
+  const namespaces = staleObjects(allNamespaces, runLabel, live);
+  const claims = staleObjects(allClaims, runLabel, live);
   const names = [...namespaces.map((n) => `namespace/${n.metadata?.name}`), ...claims.map((c) => `nodeclaim/${c.metadata?.name}`)];
   if (names.length === 0) return 'no leftovers of earlier runs';
   ctx.evidence({ title: 'Leftovers of earlier runs', command: `kubectl get namespaces,nodeclaims -l ${key}`, output: names.join('\n') });

@@ -51,6 +51,9 @@ export const workloadStage: Stage = {
     const applied: k8s.KubernetesObject[] = [];
     for (const o of objects) applied.push(await applyObject(kube, o));
     const [ns, deployment, hpa] = applied as Obj[];
+    // Recorded at once: cleanup and post tell this run's NodeClaims by it, and the heartbeat starts on the namespace.
+    run.namespaceCreatedAt = new Date(ns!.metadata.creationTimestamp).toISOString();
+    ctx.checkpoint();
     ctx.evidence({
       title: `Namespace ${run.namespace}`,
       command: `kubectl get namespace ${run.namespace} --show-labels`,
