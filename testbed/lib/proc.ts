@@ -158,8 +158,8 @@ export async function restart(name: string, c: ComponentRecord, timeoutMs?: numb
 }
 
 /** Ends one recorded process: SIGTERM, then SIGKILL after `graceMs`; resolves once it is gone. */
-export async function stopPid(pid: number, exe: string, graceMs = 15_000): Promise<void> {
-  if (!runs(pid, exe)) return;
+export async function stopPid(pid: number, exe: string, graceMs = 15_000): Promise<boolean> {
+  if (!runs(pid, exe)) return false;
   process.kill(pid, 'SIGTERM');
   try {
     await waitUntil(`pid ${pid}`, () => !isAlive(pid), { timeoutMs: graceMs, intervalMs: 50 });
@@ -167,4 +167,5 @@ export async function stopPid(pid: number, exe: string, graceMs = 15_000): Promi
     if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     await waitUntil(`pid ${pid} after SIGKILL`, () => !isAlive(pid), { timeoutMs: 10_000, intervalMs: 50 });
   }
+  return true;
 }

@@ -5,7 +5,7 @@ import type { Bed } from './bed.js';
 import { GROUPS } from './components.js';
 import { stopPid } from './proc.js';
 
-/** Stops every recorded component; bed.json becomes bed.last.json (what check-down verifies). */
+/** Stops every recorded component still running; bed.json becomes bed.last.json (what check-down verifies). */
 export async function stopAll(dir: string): Promise<string[]> {
   const file = join(dir, 'bed.json');
   if (!existsSync(file)) return [];
@@ -19,8 +19,8 @@ export async function stopAll(dir: string): Promise<string[]> {
       group.map(async (n) => {
         const c = bed.components[n];
         if (!c?.pid) return;
-        await stopPid(c.pid, c.cmd[0]);
-        stopped.push(n);
+        // a component that had already exited (crashed, or the machine rebooted) is not reported as stopped
+        if (await stopPid(c.pid, c.cmd[0])) stopped.push(n);
       }),
     );
   }
