@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { formatDuration } from './format.js';
 import { connect, type Kube } from './kube/client.js';
 import { startHeartbeat } from './kube/heartbeat.js';
-import { isConnectionError } from './kube/raw.js';
+import { isConnectionError } from './kube/transient.js';
 import type { Stage, StageContext, StageResult } from './stages/stage.js';
 import { newRunState } from './state.js';
 import type { Config, EvidenceItem, RunState, StageRecord } from './types.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Config } from '../types.js';
 import { countRequest } from './requests.js';
+import { throughRestarts, type Reachability } from './transient.js';
 
 /** The user agent every API request of the action carries, so the apiserver's audit log and logs can tell them apart. */
 export const USER_AGENT = 'gpu-autoscaling-conformance';
@@ -18,6 +19,8 @@ export interface Kube {
   custom: k8s.CustomObjectsApi;
   objects: k8s.KubernetesObjectApi;
   version: k8s.VersionApi;
+  /** Shared by all of them: whether the API is known to be down (src/kube/transient.ts). */
+  reach: Reachability;
 }
 
 /**
@@ -73,18 +76,26 @@ export function loadKubeConfig(config: Pick<Config, 'kubeconfig' | 'context'>): 
   return kc;
 }
 
+/**
+ * The clients of a run. Every call is asked again through an apiserver restart
+ * (src/kube/transient.ts), except the version call: preflight's first contact fails at once on
+ * a wrong server rather than after the restart window.
+ */
 export function connect(config: Pick<Config, 'kubeconfig' | 'context'>): Kube {
   const kc = loadKubeConfig(config);
+  const reach: Reachability = {};
+  const typed = <T extends object>(api: T, name: string) => throughRestarts(api, name, reach);
   return {
     kc,
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    apps: kc.makeApiClient(k8s.AppsV1Api),
-    autoscaling: kc.makeApiClient(k8s.AutoscalingV2Api),
-    authz: kc.makeApiClient(k8s.AuthorizationV1Api),
-    apiext: kc.makeApiClient(k8s.ApiextensionsV1Api),
-    apiregistration: kc.makeApiClient(k8s.ApiregistrationV1Api),
-    custom: kc.makeApiClient(k8s.CustomObjectsApi),
-    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
+    core: typed(kc.makeApiClient(k8s.CoreV1Api), 'core'),
+    apps: typed(kc.makeApiClient(k8s.AppsV1Api), 'apps'),
+    autoscaling: typed(kc.makeApiClient(k8s.AutoscalingV2Api), 'autoscaling'),
+    authz: typed(kc.makeApiClient(k8s.AuthorizationV1Api), 'authz'),
+    apiext: typed(kc.makeApiClient(k8s.ApiextensionsV1Api), 'apiext'),
+    apiregistration: typed(kc.makeApiClient(k8s.ApiregistrationV1Api), 'apiregistration'),
+    custom: typed(kc.makeApiClient(k8s.CustomObjectsApi), 'custom'),
+    objects: typed(k8s.KubernetesObjectApi.makeApiClient(kc), 'objects'),
     version: kc.makeApiClient(k8s.VersionApi),
+    reach,
   };
 }

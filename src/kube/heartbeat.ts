@@ -16,12 +16,15 @@ export function heartbeatCarriers(run: RunState): k8s.KubernetesObject[] {
   return [...namespace, ...pools];
 }
 
-/** Renews the beat on every carrier now; returns how many took it. Objects already gone are skipped. */
-export async function beat(kube: Kube, run: RunState, now = new Date()): Promise<number> {
+/**
+ * Renews the beat on every carrier now; returns how many took it. Objects already gone are
+ * skipped. One request each, not asked again through a restart: the next tick is the retry.
+ */
+export async function beat(api: k8s.KubernetesObjectApi, run: RunState, now = new Date()): Promise<number> {
   const patch = heartbeatPatch(now);
   const results = await Promise.allSettled(
     heartbeatCarriers(run).map((o) =>
-      kube.objects.patch(
+      api.patch(
         { ...o, ...patch, metadata: { ...o.metadata, ...patch.metadata } },
         undefined,
         undefined,
@@ -37,14 +40,19 @@ export async function beat(kube: Kube, run: RunState, now = new Date()): Promise
 /** Beats every HEARTBEAT_INTERVAL_MS while the run goes on, once a client exists; returns stop(). */
 export function startHeartbeat(kube: () => Kube | undefined, run: RunState, intervalMs = HEARTBEAT_INTERVAL_MS): () => Promise<void> {
   let inFlight: Promise<unknown> = Promise.resolve();
+  let api: k8s.KubernetesObjectApi | undefined;
   const timer = setInterval(() => {
     const k = kube();
-    if (k) inFlight = inFlight.then(() => beat(k, run)).catch(() => undefined);
+    if (!k) return;
+    api ??= k8s.KubernetesObjectApi.makeApiClient(k.kc);
+    const client = api;
+    inFlight = inFlight.then(() => beat(client, run)).catch(() => undefined);
   }, intervalMs);
   // The beat never keeps the process alive on its own.
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await inFlight;
+    // A beat under way is let finish (briefly) so none lands after the run has ended.
+    await Promise.race([inFlight, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
   };
 }

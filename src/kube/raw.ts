@@ -1,6 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Kube } from './client.js';
 import { USER_AGENT } from './client.js';
+import { askThroughRestarts, isRestartAnswer } from './transient.js';
 
 /** The answer of a raw API request: status, body text, and the body parsed when it is JSON. */
 export interface RawResponse {
@@ -19,48 +20,12 @@ export async function rawRequest(
   path: string,
   opts: { method?: 'GET' | 'DELETE'; query?: Record<string, string | undefined>; signal?: AbortSignal } = {},
 ): Promise<RawResponse> {
-  // An apiserver restarting answers 503 (shutting down), refuses connections, then answers 429
-  // (storage initialising) for a few seconds: asked again with a short growing backoff, like a health
-  // probe, for up to TRANSIENT_WINDOW_MS, so a restart is survived by one-shot requests too.
-  const started = Date.now();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const r = await requestOnce(kube, path, opts);
-      // 503 only while the apiserver itself shuts down: an aggregated API's 503 is an answer.
-      if (r.status !== 429 && !(r.status === 503 && /shutting down/i.test(r.text))) return r;
-      if (Date.now() - started > TRANSIENT_WINDOW_MS || opts.signal?.aborted) return r;
-    } catch (e) {
-      if (opts.signal?.aborted || !isConnectionError(e)) throw e;
-      const code = (e as { cause?: { code?: string } }).cause?.code;
-      const problem = `${(e as Error).message}${code ? ` (${code})` : ''}`;
-      if (Date.now() - started > TRANSIENT_WINDOW_MS) {
-        throw new Error(`${opts.method ?? 'GET'} ${path}: the API has not answered for ${Math.round((Date.now() - started) / 1000)} s (${problem})`, {
-          cause: e,
-        });
-      }
-    }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, Math.min(250 * 2 ** attempt, 2000));
-      function done() {
-        clearTimeout(t);
-        opts.signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      opts.signal?.addEventListener('abort', done, { once: true });
-    });
-  }
-}
-
-/** How long one-shot requests keep asking through refused connections, 429 and a shutting-down 503. */
-export const TRANSIENT_WINDOW_MS = 15_000;
-
-/** A refused, reset or dropped connection (fetch's TypeError with a socket cause). Pure. */
-export function isConnectionError(e: unknown): boolean {
-  const code = (e as { cause?: { code?: string } }).cause?.code ?? (e as { code?: string }).code;
-  return (
-    (e instanceof TypeError && /fetch failed/.test(e.message)) ||
-    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code ?? '')
-  );
+  return askThroughRestarts(() => requestOnce(kube, path, opts), {
+    what: `${opts.method ?? 'GET'} ${path}`,
+    askAgain: (r) => isRestartAnswer(r.status, r.text),
+    signal: opts.signal,
+    reach: kube.reach,
+  });
 }
 
 async function requestOnce(
