@@ -180,11 +180,14 @@ describe('test bed', () => {
     await stopComponent(bed, 'kube-apiserver');
     expect((await rawRequest(kube, '/version').catch(() => ({ status: 0 }))).status).toBe(0);
     // A typed call made while the apiserver is down is answered once it is back (the action's
-    // one-shot requests ask again through a restart: src/kube/transient.ts).
-    const listed = kube.core.listNamespace().then(
-      (l) => l.items.map((n) => n.metadata?.name),
-      (e: unknown) => e as Error,
-    );
+    // one-shot requests ask again through a restart: src/kube/transient.ts). A new client: this
+    // one has just given up on the API above, so it would ask once (by design).
+    const listed = connect({ kubeconfig: bed.kubeconfig })
+      .core.listNamespace()
+      .then(
+        (l) => l.items.map((n) => n.metadata?.name),
+        (e: unknown) => e as Error,
+      );
     await startComponent(bed, 'kube-apiserver');
     expect(await listed).toContain('default');
     expect(bed.components['kube-apiserver'].pid).not.toBe(before);
@@ -258,10 +261,13 @@ describe('test bed', () => {
           path: `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`,
           signal: AbortSignal.timeout(180_000),
           describe: 'HPA ScalingActive with desiredReplicas > 1',
+          // The HPA's first status after scaling can be computed over 0 current replicas (the
+          // Deployment's status not yet updated), which reads as min int64: wait for a real reading.
           until: (items) => {
             const h = items.get(`${ns}/inference`);
             const active = h?.status?.conditions?.some((c) => c.type === 'ScalingActive' && c.status === 'True');
-            return active && (h?.status?.desiredReplicas ?? 0) > 1 ? h : undefined;
+            const read = parseQuantity(h?.status?.currentMetrics?.[0]?.external?.current.averageValue);
+            return active && (h?.status?.desiredReplicas ?? 0) > 1 && read !== undefined && read > 0 ? h : undefined;
           },
           state: (items) => JSON.stringify(items.get(`${ns}/inference`)?.status ?? {}),
           log,

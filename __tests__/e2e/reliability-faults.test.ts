@@ -1,8 +1,9 @@
 // Faults mid-run, through the bundle (main then post) against the bed, Karpenter in process
 // mode: cancellation (SIGTERM, SIGTERM escalated to SIGKILL, SIGKILL), Karpenter killed, the
-// kube-apiserver restarted (back in time, and not), prometheus-adapter stopped. Each fault is
-// triggered by an event of the run (a stage's group line, the run's first NodeClaim), and each
-// run must leave the cluster as found, its Karpenter process gone, and no key material anywhere.
+// kube-apiserver restarted (back in time, and not), prometheus-adapter stopped, a second
+// process-mode run while one goes on. Each fault is triggered by an event of the run (a stage's
+// group line, the run's first NodeClaim), and each run must leave the cluster as found, its
+// Karpenter process gone, and no key material anywhere.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -184,5 +185,31 @@ describe('component faults', () => {
     expect(failed.message).toMatch(/external|metric|APIService/i);
     expect(failed.message).not.toMatch(/timed out after/);
     await expectLeftAsFound(r);
+  });
+});
+
+describe('a second Karpenter', () => {
+  it('a process-mode run while another process-mode run goes on is refused in preflight, before it changes anything', async () => {
+    let second: FaultRun | undefined;
+    const first = await runWithFault({ ...FAST, 'run-id': 'own-a' }, bed.kubeconfig, async (step) => {
+      // A has its NodePool and namespace (both saying process mode) and its Karpenter running.
+      await lineOn(step, group('pending'));
+      second = await runWithFault({ ...FAST, 'run-id': 'own-b' }, bed.kubeconfig, async () => undefined);
+    });
+    expect(first.main.code, first.main.stdout.slice(-3000)).toBe(0);
+    expect(first.outputs.result).toBe('pass');
+    await expectLeftAsFound(first);
+
+    const b = second!;
+    expect(b.main.code).toBe(1);
+    expect(b.outputs['failed-stage']).toBe('preflight');
+    expect(stageOf(b, 'preflight').message).toBe(
+      'Expected no other run with a Karpenter of its own (process mode) on this cluster; going on: run own-a. ' +
+        'Next: run one process-mode run at a time on a cluster (a concurrency group), or install one Karpenter and use karpenter-mode: existing with a NodePool per run',
+    );
+    expect(stageOf(b, 'cleanup').message).toContain('nothing to remove');
+    expect(b.karpenterPids).toEqual([]);
+    expect(b.post.code).toBe(0);
+    expect(findSecrets(b, b.evidenceDir, secrets)).toEqual([]);
   });
 });

@@ -80,7 +80,11 @@ describe('workload from the templates', () => {
     const config = configFrom({ 'run-id': 'r1', 'gpus-per-pod': '2', 'metric-target': '500m', 'min-replicas': '1', 'max-replicas': '3' });
     const run = newRunState(config);
     const [ns, d, h] = renderWorkload(templates, config, run) as Any[];
-    expect(ns.metadata).toEqual({ name: run.namespace, labels: { [run.runLabel.key]: 'r1' } });
+    expect(ns.metadata).toEqual({
+      name: run.namespace,
+      labels: { [run.runLabel.key]: 'r1' },
+      annotations: { 'gpu-autoscaling-conformance/karpenter-mode': 'process' },
+    });
     expect(d.metadata.namespace).toBe(run.namespace);
     expect(d.metadata.labels[run.runLabel.key]).toBe('r1');
     expect(d.spec.replicas).toBe(1);

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { HEARTBEAT_ANNOTATION, HEARTBEAT_STALE_MS, heartbeatPatch, lastBeat, liveRuns, staleObjects } from '../../src/checks/liveness.js';
+import {
+  HEARTBEAT_ANNOTATION,
+  HEARTBEAT_STALE_MS,
+  heartbeatPatch,
+  KARPENTER_MODE_ANNOTATION,
+  lastBeat,
+  liveRuns,
+  runsWithOwnKarpenter,
+  staleObjects,
+} from '../../src/checks/liveness.js';
 import { heartbeatCarriers } from '../../src/kube/heartbeat.js';
 import { newRunState } from '../../src/state.js';
 import { configFrom } from '../../src/inputs.js';
@@ -40,6 +49,23 @@ describe('run liveness', () => {
     expect(staleObjects(objs, self, new Set(['a'])).map((o) => o.metadata.name)).toEqual(['crashed']);
     // without knowing of live runs, every other run's object is a leftover
     expect(staleObjects(objs, self).map((o) => o.metadata.name)).toEqual(['crashed', 'running']);
+  });
+
+  it('names the live runs that started a Karpenter of their own', () => {
+    const withMode = (name: string, run: string, mode: string) => {
+      const o = obj(name, run, ago(0));
+      o.metadata.annotations[KARPENTER_MODE_ANNOTATION] = mode;
+      return o;
+    };
+    const carriers = [
+      withMode('ns-b', 'b', 'process'),
+      withMode('pool-b', 'b', 'process'),
+      withMode('ns-a', 'a', 'existing'),
+      withMode('ns-x', 'x', 'process'),
+    ];
+    // x is not live: a crashed process-mode run has no Karpenter left running
+    expect(runsWithOwnKarpenter(carriers, key, new Set(['a', 'b']))).toEqual(['b']);
+    expect(runsWithOwnKarpenter(carriers, key, new Set(['a']))).toEqual([]);
   });
 
   it('renews the beat with a merge patch of one annotation', () => {

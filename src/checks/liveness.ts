@@ -11,6 +11,9 @@ export const HEARTBEAT_INTERVAL_MS = 5_000;
 /** A run whose newest beat is older than this has stopped: 4 missed beats, and room for clock skew between runners. */
 export const HEARTBEAT_STALE_MS = 20_000;
 
+/** Set at creation on the same objects: how the run provides Karpenter (process mode starts one of its own). */
+export const KARPENTER_MODE_ANNOTATION = 'gpu-autoscaling-conformance/karpenter-mode';
+
 type RunLabel = { key: string; value: string };
 
 /** The newest sign of life of an object: its heartbeat annotation or its creation, in ms. Pure. */
@@ -42,3 +45,13 @@ export function staleObjects<T extends k8s.KubernetesObject>(objs: Iterable<T>, 
 
 /** The merge patch that renews a beat. Pure. */
 export const heartbeatPatch = (now: Date) => ({ metadata: { annotations: { [HEARTBEAT_ANNOTATION]: now.toISOString() } } });
+
+/** Of the given runs, those whose objects say they started a Karpenter of their own (process mode), sorted. Pure. */
+export function runsWithOwnKarpenter(carriers: Iterable<k8s.KubernetesObject>, runLabelKey: string, runs: ReadonlySet<string>): string[] {
+  const own = new Set<string>();
+  for (const o of carriers) {
+    const id = o.metadata?.labels?.[runLabelKey];
+    if (id !== undefined && runs.has(id) && o.metadata?.annotations?.[KARPENTER_MODE_ANNOTATION] === 'process') own.add(id);
+  }
+  return [...own].sort();
+}

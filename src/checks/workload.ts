@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Config, RunState } from '../types.js';
 import { NODEPOOL_LABEL } from './capacity.js';
+import { KARPENTER_MODE_ANNOTATION } from './liveness.js';
 
 export const WORKLOAD_NAME = 'gpu-workload';
 export const WORKLOAD_SELECTOR = `app.kubernetes.io/name=${WORKLOAD_NAME}`;
@@ -21,7 +22,12 @@ export function renderWorkload(
   run: Pick<RunState, 'namespace' | 'runLabel'>,
 ): k8s.KubernetesObject[] {
   const labels = { [run.runLabel.key]: run.runLabel.value };
-  const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: run.namespace, labels } };
+  // The mode tells other runs whether this one started a Karpenter of its own.
+  const ns = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: run.namespace, labels, annotations: { [KARPENTER_MODE_ANNOTATION]: config.karpenterMode } },
+  };
   const d = structuredClone(templates.deployment);
   d.metadata = { ...d.metadata, name: WORKLOAD_NAME, namespace: run.namespace, labels: { ...d.metadata?.labels, ...labels } };
   d.spec.replicas = initialReplicas(config);

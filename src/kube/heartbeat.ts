@@ -24,14 +24,7 @@ export async function beat(api: k8s.KubernetesObjectApi, run: RunState, now = ne
   const patch = heartbeatPatch(now);
   const results = await Promise.allSettled(
     heartbeatCarriers(run).map((o) =>
-      api.patch(
-        { ...o, ...patch, metadata: { ...o.metadata, ...patch.metadata } },
-        undefined,
-        undefined,
-        FIELD_MANAGER,
-        undefined,
-        k8s.PatchStrategy.MergePatch,
-      ),
+      api.patch({ ...o, metadata: { ...o.metadata, ...patch.metadata } }, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch),
     ),
   );
   return results.filter((r) => r.status === 'fulfilled').length;

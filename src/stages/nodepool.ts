@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { formatConditions, isTrue, type WithConditions } from '../checks/conditions.js';
+import { KARPENTER_MODE_ANNOTATION } from '../checks/liveness.js';
 import { applyObject, readObject } from '../kube/apply.js';
 import { NODEPOOLS } from '../kube/paths.js';
 import { waitFor } from '../kube/wait.js';
@@ -95,7 +96,10 @@ export const nodepoolStage: Stage = {
       // A NodePool this run creates stamps its run label on the NodeClaims and Nodes it makes, so
       // cleanup (also the post step, after the namespace is gone) and other runs tell them apart.
       // Not on a NodePool that existed: new template labels would make Karpenter drift its nodes.
-      if (!before && obj.kind === 'NodePool') withTemplateLabel(obj, run.runLabel);
+      if (!before && obj.kind === 'NodePool') {
+        withTemplateLabel(obj, run.runLabel);
+        obj.metadata!.annotations = { ...obj.metadata!.annotations, [KARPENTER_MODE_ANNOTATION]: config.karpenterMode };
+      }
       try {
         await applyObject(kube, obj);
       } catch (err) {

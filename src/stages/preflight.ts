@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
-import { liveRuns, staleObjects } from '../checks/liveness.js';
+import { liveRuns, runsWithOwnKarpenter, staleObjects } from '../checks/liveness.js';
 import { isTrue, type WithConditions } from '../checks/conditions.js';
 import { describePermission, needsExternalMetrics, requiredPermissions, type Permission } from '../checks/permissions.js';
 import type { Kube } from '../kube/client.js';
@@ -72,9 +72,19 @@ async function staleLeftovers(ctx: StageContext): Promise<string> {
     labelledKarpenterObjects(ctx, NODEPOOLS),
     labelledKarpenterObjects(ctx, NODECLAIMS),
   ]);
-  const live = liveRuns([...allNamespaces, ...pools], key, Date.now());
+  const carriers = [...allNamespaces, ...pools];
+  const live = liveRuns(carriers, key, Date.now());
   live.delete(runLabel.value);
   if (live.size > 0) ctx.info(`Runs going on in this cluster (not leftovers): ${[...live].sort().join(', ')}`);
+  const ownKarpenter = runsWithOwnKarpenter(carriers, key, live);
+  if (ctx.config.karpenterMode === 'process' && ownKarpenter.length > 0) {
+    // Two Karpenters both act on every NodePool: they launch twice for the same pods and leave
+    // nodes without NodeClaims. Refused before anything is created.
+    throw new StageFailure(
+      `Expected no other run with a Karpenter of its own (process mode) on this cluster; going on: ${ownKarpenter.map((id) => `run ${id}`).join(', ')}`,
+      'run one process-mode run at a time on a cluster (a concurrency group), or install one Karpenter and use karpenter-mode: existing with a NodePool per run',
+    );
+  }
   const namespaces = staleObjects(allNamespaces, runLabel, live);
   const claims = staleObjects(allClaims, runLabel, live);
   const names = [...namespaces.map((n) => `namespace/${n.metadata?.name}`), ...claims.map((c) => `nodeclaim/${c.metadata?.name}`)];
