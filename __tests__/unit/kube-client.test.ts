@@ -1,12 +1,10 @@
 // Every API request the action makes carries its User-Agent and is counted: typed clients, the
 // generic object client, watches and raw requests, against a loopback HTTP server that records
 // what it receives.
-import * as fs from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { loopbackKubeconfig } from '../support/loopback.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, USER_AGENT } from '../../src/kube/client.js';
 import { rawRequest } from '../../src/kube/raw.js';
@@ -38,17 +36,7 @@ beforeAll(async () => {
   server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  kubeconfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kc-')), 'config');
-  fs.writeFileSync(
-    kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true } }]
-users: [{ name: u, user: {} }]
-contexts: [{ name: ctx, context: { cluster: c, user: u } }]
-current-context: ctx
-`,
-  );
+  kubeconfig = loopbackKubeconfig(port);
 });
 afterAll(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
 

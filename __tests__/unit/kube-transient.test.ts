@@ -2,12 +2,10 @@
 // restarting kube-apiserver does (429 while storage initialises, 503 while it shuts down) a set
 // number of times before the real answer; the typed clients and raw requests ask again, an
 // aggregated API's 503 and a 404 are answers at once. (A real restart: __tests__/bed/testbed.test.ts.)
-import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { loopbackKubeconfig } from '../support/loopback.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/kube/client.js';
 import { rawRequest } from '../../src/kube/raw.js';
@@ -33,17 +31,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  kubeconfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kc-')), 'config');
-  fs.writeFileSync(
-    kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true } }]
-users: [{ name: u, user: {} }]
-contexts: [{ name: ctx, context: { cluster: c, user: u } }]
-current-context: ctx
-`,
-  );
+  kubeconfig = loopbackKubeconfig(port);
 });
 afterAll(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
 beforeEach(() => {
