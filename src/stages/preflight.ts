@@ -7,6 +7,7 @@ import type { Kube } from '../kube/client.js';
 import { apiServiceStatus } from '../kube/inspect.js';
 import { EXTERNAL_METRICS_APISERVICE, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
+import { isConnectionError } from '../kube/transient.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
 /** Checks every permission with SelfSubjectAccessReviews, in parallel; returns the denied ones. */
@@ -41,6 +42,9 @@ async function reachable(ctx: StageContext): Promise<string> {
     ctx.evidence({ title: 'Server version', command: 'kubectl version', output: `Server Version: ${v.gitVersion} (${v.platform})\nServer: ${server}` });
     return v.gitVersion;
   } catch (e) {
+    // Known down from the first contact: the diagnostics and cleanup that follow ask once each
+    // instead of waiting out the restart window (src/kube/transient.ts).
+    if (isConnectionError(e)) ctx.kube().reach.downSince ??= Date.now();
     throw new StageFailure(
       `Expected the Kubernetes API at ${server} to answer; it did not: ${(e as Error).message}${causeOf(e)}`,
       'check the kubeconfig/context inputs, the cluster is running, and the runner can reach it',
