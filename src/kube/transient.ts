@@ -75,7 +75,8 @@ export async function askThroughRestarts<T>(ask: () => Promise<T>, opts: AskOpti
   }
 }
 
-function backoff(attempt: number, signal?: AbortSignal): Promise<void> {
+/** The pause before asking again: 250 ms doubling to 2 s, ended early by the signal. */
+export function backoff(attempt: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
     const t = setTimeout(done, Math.min(250 * 2 ** attempt, 2000));
     function done() {

@@ -2,6 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { StageFailure, type StageContext } from '../stages/stage.js';
 import { karpenterLost } from '../tools/karpenter-process.js';
 import type { RunState, StageName } from '../types.js';
+import { backoff } from './transient.js';
 import { watchUntil, WatchAbortedError, type WatchUntilOptions } from './watch.js';
 
 /** What a failed wait tells the user: what was expected and what to check next (the last state seen is added). */
@@ -66,15 +67,7 @@ export async function probeUntil<R>(
       ctx.info(`waiting for ${story.expected}: ${last}`);
       lastLog = Date.now();
     }
-    await new Promise<void>((res) => {
-      const t = setTimeout(done, Math.min(250 * 2 ** attempt, 2000));
-      function done() {
-        clearTimeout(t);
-        ctx.signal.removeEventListener('abort', done);
-        res();
-      }
-      ctx.signal.addEventListener('abort', done, { once: true });
-    });
+    await backoff(attempt, ctx.signal);
   }
 }
 
