@@ -89,6 +89,21 @@ export interface Config {
 
 export type StageStatus = 'pass' | 'fail' | 'skip';
 
+/**
+ * The run's overall result: pass only when the stages that prove the chain ran and passed;
+ * inconclusive when nothing failed but they did not all run (a `stages` subset, a skip).
+ */
+export const RUN_RESULTS = ['pass', 'fail', 'inconclusive'] as const;
+export type RunResultValue = (typeof RUN_RESULTS)[number];
+
+/** What the evidence says of one conformance requirement: never more than the run saw. */
+export interface RequirementVerdict {
+  id: 'cluster_autoscaling' | 'pod_autoscaling';
+  result: 'pass' | 'fail' | 'not-checked';
+  /** Why it was not checked, which stage failed, or what part was left out (e.g. scale-down with consolidation: skip). */
+  reason?: string;
+}
+
 /** A piece of evidence: what was seen, and the kubectl command that shows it. */
 export interface EvidenceItem {
   title: string;

@@ -21,10 +21,20 @@ export function renderJunit(r: Results): string {
     const detail = s.diagnostics.map((d) => `${d.title}${d.command ? `\n$ ${d.command}` : ''}${d.output ? `\n${d.output}` : ''}`).join('\n\n');
     return `${open}>\n      <failure message="${escapeXml(s.message)}" type="StageFailure">${escapeXml(detail)}</failure>\n    </testcase>`;
   });
+  // The run's verdict and what it claims per requirement: a reporter that only counts testcases
+  // would show a run whose proving stages were not selected as all green.
+  const properties = [
+    ['result', r.run.result],
+    ...(r.run.unproven ? [['unproven', r.run.unproven]] : []),
+    ...r.requirements.map((v) => [v.id, `${v.result}${v.reason ? ` (${v.reason})` : ''}`]),
+  ].map(([name, value]) => `      <property name="${escapeXml(name!)}" value="${escapeXml(value!)}"/>`);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="gpu-autoscaling-conformance" tests="${r.stages.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(r.run.durationMs)}">`,
     `  <testsuite name="${escapeXml(suite)}" tests="${r.stages.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(r.run.durationMs)}" timestamp="${r.run.startedAt}">`,
+    '    <properties>',
+    ...properties,
+    '    </properties>',
     ...cases,
     '  </testsuite>',
     '</testsuites>',

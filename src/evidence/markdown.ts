@@ -1,7 +1,7 @@
 // Markdown views of the results: the CNCF-style evidence file and the job summary share these parts.
 import { formatDuration } from '../format.js';
 import { timelineOffsets, type Results } from './model.js';
-import type { StageRecord } from '../types.js';
+import type { RequirementVerdict, StageRecord } from '../types.js';
 
 const ICON: Record<StageRecord['status'], string> = { pass: '✅ pass', fail: '❌ fail', skip: '⏭️ skip' };
 /** Table cells must stay on one line and not break the table. */
@@ -42,8 +42,22 @@ export function stageGantt(r: Results): string {
   return ['```mermaid', 'gantt', '    title Stages', '    dateFormat x', '    axisFormat %M:%S', '    section Run', ...lines, '```'].join('\n');
 }
 
+/** The verdict in words: an inconclusive run says what it did not prove. */
+function verdictText(r: Results): string {
+  if (r.run.result === 'pass') return '✅ PASS';
+  if (r.run.result === 'fail') return `❌ FAIL in stage \`${r.run.failedStage}\``;
+  return `⚠️ INCONCLUSIVE: nothing failed, but the chain was not proven: ${r.run.unproven}`;
+}
+
+const REQUIREMENT_WORDS: Record<RequirementVerdict['result'], string> = { pass: 'PASS', fail: 'FAIL', 'not-checked': 'not checked' };
+
+/** "`cluster_autoscaling`: PASS (scale-up only: ...)"; "`pod_autoscaling`: not checked (...)". */
+export function requirementLines(r: Results): string[] {
+  return r.requirements.map((v) => `\`${v.id}\`: ${REQUIREMENT_WORDS[v.result]}${v.reason ? ` (${v.reason})` : ''}`);
+}
+
 function headline(r: Results): string {
-  const verdict = r.run.result === 'pass' ? '✅ PASS' : `❌ FAIL in stage \`${r.run.failedStage}\``;
+  const verdict = verdictText(r);
   const s = r.scenario;
   const facts = [
     `**Result:** ${verdict} (${formatDuration(r.run.durationMs)})`,
@@ -58,9 +72,11 @@ function headline(r: Results): string {
 export function renderSummary(r: Results): string {
   const failed = r.stages.find((s) => s.status === 'fail');
   return [
-    `## GPU autoscaling conformance: ${r.run.result === 'pass' ? 'PASS' : 'FAIL'}`,
+    `## GPU autoscaling conformance: ${r.run.result.toUpperCase()}`,
     headline(r),
     failed ? `> [!CAUTION]\n> **${failed.name}:** ${cell(failed.message)}` : '',
+    r.run.result === 'inconclusive' ? `> [!WARNING]\n> **Not proven:** ${cell(r.run.unproven)}. Run the stages workload through schedule to prove the chain.` : '',
+    requirementLines(r).map((l) => `- ${l}`).join('\n'),
     '### Stages',
     stageTable(r),
     stageGantt(r),
@@ -82,6 +98,10 @@ function itemBlock(item: { title: string; command?: string; output?: string; fil
   return parts.join('\n\n');
 }
 
+/** Why the version is missing: a run that never reached the API says so instead of "unknown". */
+const kubernetesUnknown = (r: Results): string =>
+  r.stages.find((s) => s.name === 'preflight')?.status === 'pass' ? 'unknown' : 'not contacted (preflight did not pass)';
+
 /** cluster-autoscaling.md in the CNCF AI conformance evidence style. */
 export function renderEvidenceMarkdown(r: Results, generatedAt: string): string {
   const sections = r.stages.map((s) => {
@@ -95,8 +115,10 @@ export function renderEvidenceMarkdown(r: Results, generatedAt: string): string 
     `Generated ${generatedAt} by ${r.tool.name} ${r.tool.version}.`,
     [
       `- **Requirement:** \`${r.requirement.id}\`${r.requirement.also.length ? ` (also exercises \`${r.requirement.also.join('`, `')}\`)` : ''}`,
-      `- **Result:** ${r.run.result.toUpperCase()}`,
-      `- **Kubernetes:** ${r.cluster.kubernetesVersion ?? 'unknown'}`,
+      `- **Result:** ${r.run.result.toUpperCase()}${r.run.result === 'inconclusive' ? ` (not proven: ${r.run.unproven})` : ''}`,
+      '- **Per requirement:**',
+      ...requirementLines(r).map((l) => `  - ${l}`),
+      `- **Kubernetes:** ${r.cluster.kubernetesVersion ?? kubernetesUnknown(r)}`,
     ].join('\n'),
     headline(r),
     '## Stages',

@@ -1,7 +1,11 @@
 // The evidence of one run as data: results.json is this object, every other writer reads it.
-import type { Config, RunState, StageName, StageRecord, TimelineEntry } from '../types.js';
+import type { Config, RequirementVerdict, RunResultValue, RunState, StageName, StageRecord, TimelineEntry } from '../types.js';
+import { describeUnproven, requirementVerdicts, resultOf } from './verdict.js';
 
-export const RESULTS_SCHEMA_VERSION = '1.0';
+export { provingStages, requirementVerdicts, resultOf } from './verdict.js';
+
+/** 1.1: result may be inconclusive; run.unproven and requirements added (1.0 files stay valid). */
+export const RESULTS_SCHEMA_VERSION = '1.1';
 export const REQUIREMENT_ID = 'cluster_autoscaling';
 
 export interface Results {
@@ -11,8 +15,10 @@ export interface Results {
   run: {
     id: string;
     namespace: string;
-    result: 'pass' | 'fail';
+    result: RunResultValue;
     failedStage: StageName | null;
+    /** Why the result is inconclusive: the proving stages that did not run, and why; empty otherwise. */
+    unproven: string;
     startedAt: string;
     finishedAt: string;
     durationMs: number;
@@ -35,20 +41,16 @@ export interface Results {
   versions: Record<string, string>;
   cache: RunState['cache'];
   outputs: { nodesProvisioned: number | null; podsScheduled: number | null; hpaDesiredReplicas: number | null };
+  /** What the run may claim per conformance requirement: pass, fail, or not checked and why. */
+  requirements: RequirementVerdict[];
   stages: StageRecord[];
   timeline: TimelineEntry[];
 }
 
 const GITHUB_VARS = ['GITHUB_REPOSITORY', 'GITHUB_RUN_ID', 'GITHUB_RUN_ATTEMPT', 'GITHUB_JOB', 'GITHUB_WORKFLOW', 'GITHUB_SHA', 'GITHUB_REF'];
 
-/** The overall result: pass only when no stage failed and the chain's checks did not all skip. */
-export function resultOf(stages: StageRecord[]): { result: 'pass' | 'fail'; failedStage: StageName | null } {
-  const failed = stages.find((s) => s.status === 'fail');
-  return failed ? { result: 'fail', failedStage: failed.name } : { result: 'pass', failedStage: null };
-}
-
 export function buildResults(config: Config, run: RunState, stages: StageRecord[], version: string, env: NodeJS.ProcessEnv = process.env): Results {
-  const { result, failedStage } = resultOf(stages);
+  const { result, failedStage, unproven } = resultOf(stages, config);
   const startedAt = stages[0]?.startedAt ?? new Date().toISOString();
   const finishedAt =
     stages
@@ -65,6 +67,7 @@ export function buildResults(config: Config, run: RunState, stages: StageRecord[
       namespace: run.namespace,
       result,
       failedStage,
+      unproven: describeUnproven(unproven),
       startedAt,
       finishedAt,
       durationMs: Date.parse(finishedAt) - Date.parse(startedAt),
@@ -91,6 +94,7 @@ export function buildResults(config: Config, run: RunState, stages: StageRecord[
       podsScheduled: run.outputs.podsScheduled ?? null,
       hpaDesiredReplicas: run.outputs.hpaDesiredReplicas ?? null,
     },
+    requirements: requirementVerdicts(stages, config),
     stages,
     timeline,
   };
