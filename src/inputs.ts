@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { INPUT_DEFAULTS, STAGE_TIMEOUTS_MS } from './defaults.js';
+import { CONSOLIDATION_MARGIN_MS, consolidationFeasibility, consolidationTimeoutMs, describeInfeasible } from './checks/consolidation.js';
+import { formatDuration } from './format.js';
 import { checkInstanceTypesFile, checkNodePoolFile } from './manifests.js';
 import * as p from './parse.js';
 import type { Parsed } from './parse.js';
@@ -17,6 +19,8 @@ const NEEDS_WORKLOAD: StageName[] = ['hpa', 'pending', 'provision', 'schedule', 
 export interface ConfigResult {
   config?: Config;
   errors: string[];
+  /** Inputs that are valid but have no effect, or settings that make the run slow: for core.warning. */
+  warnings: string[];
 }
 
 /** A run id from the workflow run, unique per job attempt; random outside Actions. */
@@ -27,6 +31,7 @@ export function defaultRunId(env: NodeJS.ProcessEnv = process.env): string {
 
 export function readConfig(getInput: (name: string) => string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
   const errors: string[] = [];
+  const warnings: string[] = [];
   const raw = (name: string): string => {
     const v = getInput(name);
     return v === undefined || v.trim() === '' ? (INPUT_DEFAULTS[name] ?? '') : v.trim();
@@ -92,6 +97,9 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const overrides = take('timeouts', p.parseDurationMap(raw('timeouts'), STAGE_NAMES), {});
   const timeouts = { ...STAGE_TIMEOUTS_MS, ...overrides };
   const stages = selectStages(raw('stages'), errors);
+  if (nodePool && consolidation !== 'skip' && stages.includes('consolidation')) {
+    timeouts.consolidation = checkConsolidation(nodePoolFile, nodePool, consolidation, timeouts.consolidation, overrides.consolidation, errors, warnings);
+  }
 
   // evidence
   const evidenceDir = raw('evidence-dir') ? path.resolve(raw('evidence-dir')) : path.join(runnerTemp(env), 'gpu-autoscaling-conformance', runId);
@@ -99,9 +107,10 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const retentionDays = take('retention-days', p.parseInteger(raw('retention-days'), 0, 90), 0);
   const summary = take('summary', p.parseBoolean(raw('summary')), true);
 
-  if (errors.length || !nodePool || !instanceTypes) return { errors };
+  if (errors.length || !nodePool || !instanceTypes) return { errors, warnings };
   return {
     errors,
+    warnings,
     config: {
       kubeconfig,
       context,
@@ -143,6 +152,34 @@ export function configFrom(inputs: Record<string, string>, env: NodeJS.ProcessEn
   const { config, errors } = readConfig((name) => inputs[name] ?? '', env);
   if (!config) throw new Error(`invalid inputs:\n${errors.join('\n')}`);
   return config;
+}
+
+/**
+ * A NodePool that can never consolidate fails a `require` run before it starts; one whose
+ * consolidateAfter outlasts the stage timeout gets a longer one. Returns the stage's timeout.
+ */
+function checkConsolidation(
+  file: string,
+  pool: Config['nodePool'],
+  policy: Config['consolidation'],
+  timeoutMs: number,
+  override: number | undefined,
+  errors: string[],
+  warnings: string[],
+): number {
+  const f = consolidationFeasibility(pool);
+  if (f.kind === 'impossible') {
+    if (policy === 'require') errors.push(`input "nodepool": ${file} ${describeInfeasible(f)}`);
+    else warnings.push(`input "nodepool": ${file} ${f.setting}: ${f.reason}; the consolidation stage will warn that the nodes stay`);
+    return timeoutMs;
+  }
+  const budget = consolidationTimeoutMs(timeoutMs, f);
+  if (budget > timeoutMs && override !== undefined) {
+    warnings.push(
+      `input "timeouts": consolidation=${formatDuration(override)} is shorter than the NodePool's consolidateAfter (${formatDuration(f.consolidateAfterMs)}) plus ${formatDuration(CONSOLIDATION_MARGIN_MS)}; the stage gets ${formatDuration(budget)}`,
+    );
+  }
+  return budget;
 }
 
 function selectStages(text: string, errors: string[]): StageName[] {

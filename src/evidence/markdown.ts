@@ -75,8 +75,12 @@ export function renderSummary(r: Results): string {
     `## GPU autoscaling conformance: ${r.run.result.toUpperCase()}`,
     headline(r),
     failed ? `> [!CAUTION]\n> **${failed.name}:** ${cell(failed.message)}` : '',
-    r.run.result === 'inconclusive' ? `> [!WARNING]\n> **Not proven:** ${cell(r.run.unproven)}. Run the stages workload through schedule to prove the chain.` : '',
-    requirementLines(r).map((l) => `- ${l}`).join('\n'),
+    r.run.result === 'inconclusive'
+      ? `> [!WARNING]\n> **Not proven:** ${cell(r.run.unproven)}. Run the stages workload through schedule to prove the chain.`
+      : '',
+    requirementLines(r)
+      .map((l) => `- ${l}`)
+      .join('\n'),
     '### Stages',
     stageTable(r),
     stageGantt(r),

@@ -39,10 +39,7 @@ export function unprovenStages(stages: StageRecord[], needed: StageName[]): Unpr
 }
 
 /** pass only when every proving stage passed; fail when any stage failed; inconclusive otherwise. */
-export function resultOf(
-  stages: StageRecord[],
-  config: Scope,
-): { result: RunResultValue; failedStage: StageName | null; unproven: Unproven[] } {
+export function resultOf(stages: StageRecord[], config: Scope): { result: RunResultValue; failedStage: StageName | null; unproven: Unproven[] } {
   const failed = stages.find((s) => s.status === 'fail');
   if (failed) return { result: 'fail', failedStage: failed.name, unproven: [] };
   const unproven = unprovenStages(stages, provingStages(config));
