@@ -10,7 +10,7 @@ import { startHeartbeat } from './kube/heartbeat.js';
 import { isConnectionError } from './kube/transient.js';
 import type { Stage, StageContext, StageResult } from './stages/stage.js';
 import { newRunState } from './state.js';
-import type { Config, EvidenceItem, RunState, StageRecord } from './types.js';
+import type { Config, EvidenceItem, RunState, StageName, StageRecord } from './types.js';
 
 export interface RunOptions {
   run?: RunState;
@@ -18,6 +18,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called whenever the run's state may have changed, so the post step can clean up. */
   onCheckpoint?: (run: RunState) => void;
+  /** Called as each stage starts (`current` set) and ends (its record added): a cancel writes results.json from this. */
+  onProgress?: (records: readonly StageRecord[], current?: StageName) => void;
 }
 
 export interface RunResult {
@@ -68,6 +70,7 @@ async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: R
     const signal = AbortSignal.any(signals);
     const ctx = makeContext(config, run, signal, kubeOnce, evidence, diagnostics, () => opts.onCheckpoint?.(run));
 
+    opts.onProgress?.(records, stage.name);
     const rec = await core.group(`[${index + 1}/${stages.length}] ${stage.name}`, async () => {
       opts.onCheckpoint?.(run);
       let result: StageResult | { status: 'fail'; message: string };
@@ -76,7 +79,8 @@ async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: R
       } catch (e) {
         const error = e instanceof Error ? e : new Error(String(e));
         result = { status: 'fail', message: failureMessage(error) };
-        await diagnose(stage, ctx, error);
+        // A cancelled run has about 10 s before the runner kills it: cleanup, not diagnostics.
+        if (!opts.signal?.aborted || stage.name === 'cleanup') await diagnose(stage, ctx, error);
       }
       opts.onCheckpoint?.(run);
       const r = record(stage, result.status, result.message, startedAt, evidence, diagnostics);
@@ -86,6 +90,7 @@ async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: R
       return r;
     });
     records.push(rec);
+    opts.onProgress?.(records);
   }
 }
 

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
+import { stateEnvFromFile } from './runner-state.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 const BUNDLE = path.join(ROOT, 'dist', 'index.js');
@@ -135,10 +136,12 @@ export function startMain(run: ActionRun): { step: Step; dirs: RunnerDirs } {
   return { step: startStep(runnerEnv(run, dirs), run.echo), dirs };
 }
 
-/** The post step, with STATE_* from what main saved, as the runner does. */
+/**
+ * The post step, with STATE_* from what main saved, as the runner does; like the runner's spawn,
+ * it fails with E2BIG when one of them is 128 KiB or more (src/state.ts keeps them small).
+ */
 export function runPost(run: ActionRun, dirs: RunnerDirs): Promise<StepResult> {
-  const state = parseCommandFile(fs.readFileSync(dirs.files.state, 'utf8'));
-  const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]));
+  const stateEnv = stateEnvFromFile(dirs.files.state);
   // Post gets fresh command files, as the runner gives each step its own.
   fs.writeFileSync(dirs.files.output, '');
   return startStep({ ...runnerEnv(run, dirs), ...stateEnv }, run.echo).done;

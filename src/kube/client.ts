@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
+import { registerSecret } from '../secrets.js';
 import type { Config } from '../types.js';
 import { countRequest } from './requests.js';
 import { throughRestarts, type Reachability } from './transient.js';
@@ -40,6 +41,9 @@ class ActionKubeConfig extends k8s.KubeConfig {
     const create = self.createDispatcher.bind(this);
     const dispatchers = new Map<string, unknown>();
     self.createDispatcher = (cluster, agentOptions) => {
+      // A client key an exec plugin printed (ExecCredential clientKeyData) exists only here.
+      const tlsKey = (agentOptions as { key?: unknown }).key;
+      if (tlsKey) registerSecret(Buffer.isBuffer(tlsKey) ? tlsKey.toString('utf8') : String(tlsKey));
       const key = createHash('sha256')
         .update(JSON.stringify(this.createDispatcherOptions(cluster, agentOptions)))
         .digest('hex');
@@ -50,6 +54,10 @@ class ActionKubeConfig extends k8s.KubeConfig {
 
   override async applySecurityAuthentication(ctx: k8s.RequestContext): Promise<void> {
     await super.applySecurityAuthentication(ctx);
+    // The credential as sent: an exec plugin's token, a refreshed OIDC id-token, a token file read
+    // again are known only now. Masked before anything can log them (a no-op once known).
+    const auth = ctx.getHeaders().Authorization;
+    if (auth) registerSecret(auth.replace(/^(Bearer|Basic)\s+/i, ''));
     ctx.setHeaderParam('User-Agent', USER_AGENT);
     countRequest(ctx.getHttpMethod(), ctx.getUrl());
   }
