@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { scrubbedEnv } from './child-env.js';
 
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
@@ -29,7 +30,8 @@ export function tail(text: string, n: number): string {
 export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
-      env: opts.env ?? process.env,
+      // Never the runner's tokens or command files (src/tools/child-env.ts).
+      env: scrubbedEnv(opts.env ?? process.env),
       cwd: opts.cwd,
       signal: opts.signal,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { runnerTemp } from '../paths.js';
 import { createServer } from 'node:net';
 import type { RunState } from '../types.js';
+import { scrubbedEnv } from './child-env.js';
 import { tail } from './exec.js';
 
 export interface ProcessEnvOptions {
@@ -16,13 +17,14 @@ export interface ProcessEnvOptions {
 }
 
 /**
- * The environment Karpenter's KWOK provider reads out of cluster: KUBECONFIG (it has no flag),
+ * The environment Karpenter's KWOK provider reads out of cluster (over `base` without the
+ * runner's secrets, src/tools/child-env.ts): KUBECONFIG (it has no flag),
  * no leader election (one replica, and no Lease left behind), custom instance types (the
  * embedded ones have no GPUs), and ports nobody else holds.
  */
 export function karpenterProcessEnv(base: NodeJS.ProcessEnv, o: ProcessEnvOptions): NodeJS.ProcessEnv {
   return {
-    ...base,
+    ...scrubbedEnv(base),
     KUBECONFIG: o.kubeconfig,
     DISABLE_LEADER_ELECTION: 'true',
     INSTANCE_TYPES_FILE_PATH: o.instanceTypesFile,
