@@ -24,6 +24,7 @@ export const INPUT_DEFAULTS: Record<string, string> = {
   'max-replicas': '4',
   'gpus-per-pod': '1',
   consolidation: 'require',
+  'require-right-sizing': 'false',
   'cleanup-stale': 'false',
   timeouts: '',
   stages: '',

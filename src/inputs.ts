@@ -87,6 +87,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   }
   const gpusPerPod = take('gpus-per-pod', p.parseInteger(raw('gpus-per-pod'), 1, 16), 1);
   const consolidation = take('consolidation', p.parseEnum(raw('consolidation'), CONSOLIDATION_POLICIES), 'require');
+  const requireRightSizing = take('require-right-sizing', p.parseBoolean(raw('require-right-sizing')), false);
   const cleanupStale = take('cleanup-stale', p.parseBoolean(raw('cleanup-stale')), false);
 
   const nodePoolFile = raw('nodepool') ? path.resolve(raw('nodepool')) : shipped('manifests', 'nodepool.yaml');
@@ -136,6 +137,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
       maxReplicas,
       gpusPerPod,
       consolidation,
+      requireRightSizing,
       cleanupStale,
       timeouts,
       stages,

@@ -76,6 +76,8 @@ export interface Config {
   maxReplicas: number;
   gpusPerPod: number;
   consolidation: ConsolidationPolicy;
+  /** Fail the schedule stage when Karpenter's nodes are not the cheapest placement of the pods (else only a verdict in the evidence). Absent: false. */
+  requireRightSizing?: boolean;
   cleanupStale: boolean;
   /** Milliseconds per stage. */
   timeouts: Record<StageName, number>;

@@ -1,5 +1,11 @@
+// Right-sizing, two questions. Per node: is its instance type the cheapest single type that
+// holds the pods it runs? For the whole placement: is there a cheaper set of nodes, from the
+// instance types the NodePool allows, that holds the same pods? Karpenter packs a batch of
+// pending pods into as few NodeClaims as it can, so the first answer is "yes" while three
+// 1-GPU pods sit on a $98.32/h p5.48xlarge that three $1.006/h g5.xlarge would hold: the
+// evidence must say both (issue 14, point 4). Pure functions.
 import type { InstanceTypeSpec } from '../types.js';
-import { gpusIn } from './quantity.js';
+import { gpusIn, parseQuantity } from './quantity.js';
 
 /** The lowest available offering price of an instance type (undefined when it has none). */
 export function priceOf(t: InstanceTypeSpec | undefined): number | undefined {
@@ -37,4 +43,323 @@ export function sizeNode(types: InstanceTypeSpec[], node: string, instanceType: 
   const fit = cheapestFit(types, requiredGpus);
   const rightSized = price !== undefined && fit !== undefined && price <= fit.price + 1e-9;
   return { node, instanceType, gpus, price, requiredGpus, cheapestFit: fit?.name, cheapestPrice: fit?.price, rightSized };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The NodePool's instance types
+
+/** One NodePool requirement (spec.template.spec.requirements). */
+export interface Requirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+
+/** An instance type as the placement search sees it: its price under the NodePool, and its room. */
+export interface NodeShape {
+  name: string;
+  price: number;
+  gpus: number;
+  cpu: number;
+  memory: number;
+  pods: number;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The requirements of the NodePool in a parsed nodepool file (empty when it has none). */
+export function nodePoolRequirements(manifests: Record<string, unknown>[]): Requirement[] {
+  const np = manifests.find((m) => m.kind === 'NodePool');
+  const spec = isObj(np?.spec) && isObj(np.spec.template) && isObj(np.spec.template.spec) ? np.spec.template.spec : undefined;
+  const reqs = spec?.requirements;
+  return Array.isArray(reqs) ? reqs.filter((r): r is Requirement => isObj(r) && typeof r.key === 'string' && typeof r.operator === 'string') : [];
+}
+
+/** Whether a label with these values (one for most keys, several for a type's operating systems) satisfies a requirement. */
+export function satisfies(values: string[], r: Requirement): boolean {
+  const wanted = r.values ?? [];
+  switch (r.operator) {
+    case 'In':
+      return values.some((v) => wanted.includes(v));
+    case 'NotIn':
+      return values.some((v) => !wanted.includes(v));
+    case 'Exists':
+      return values.length > 0;
+    case 'DoesNotExist':
+      return values.length === 0;
+    case 'Gt':
+      return values.some((v) => Number(v) > Number(wanted[0]));
+    case 'Lt':
+      return values.some((v) => Number(v) < Number(wanted[0]));
+    default:
+      return true;
+  }
+}
+
+/** Labels every instance type carries, from the fields of the instance types file. */
+const TYPE_LABELS: Record<string, (t: InstanceTypeSpec) => string[]> = {
+  'node.kubernetes.io/instance-type': (t) => [t.name],
+  'kubernetes.io/arch': (t) => [t.architecture],
+  'kubernetes.io/os': (t) => t.operatingSystems,
+};
+
+export interface AllowedTypes {
+  shapes: NodeShape[];
+  /** Requirements the file cannot answer (labels the provider derives, e.g. an instance family): not applied. */
+  unapplied: string[];
+}
+
+/**
+ * The instance types the NodePool's requirements allow, each priced at its cheapest available
+ * offering that the requirements allow (capacity type, zone). A requirement on a label neither
+ * the type nor its offerings carry cannot be decided from the file: it is listed, not applied.
+ */
+export function allowedShapes(types: InstanceTypeSpec[], requirements: Requirement[]): AllowedTypes {
+  const offeringKeys = new Set(types.flatMap((t) => t.offerings.flatMap((o) => o.Requirements.map((r) => r.key))));
+  const unapplied = requirements
+    .filter((r) => !TYPE_LABELS[r.key] && !offeringKeys.has(r.key))
+    .map((r) => `${r.key} ${r.operator} ${(r.values ?? []).join(',')}`.trim());
+  const shapes: NodeShape[] = [];
+  for (const t of types) {
+    if (!requirements.every((r) => !TYPE_LABELS[r.key] || satisfies(TYPE_LABELS[r.key]!(t), r))) continue;
+    const prices = t.offerings
+      .filter((o) => o.Available && requirements.every((r) => !offeringKeys.has(r.key) || satisfies(offeringValues(o, r.key), r)))
+      .map((o) => o.Price);
+    if (!prices.length) continue;
+    shapes.push({ name: t.name, price: Math.min(...prices), ...roomOf(t.resources) });
+  }
+  return { shapes, unapplied };
+}
+
+const offeringValues = (o: InstanceTypeSpec['offerings'][number], key: string): string[] =>
+  o.Requirements.filter((r) => r.key === key && r.operator === 'In').flatMap((r) => r.values);
+
+/** GPUs, cores, bytes and pod slots of a resource list; a missing pods count means no limit. */
+function roomOf(resources: Record<string, string> | undefined): Omit<NodeShape, 'name' | 'price'> {
+  return {
+    gpus: gpusIn(resources),
+    cpu: parseQuantity(resources?.cpu) ?? 0,
+    memory: parseQuantity(resources?.memory) ?? 0,
+    pods: parseQuantity(resources?.pods) ?? Number.MAX_SAFE_INTEGER,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cheapest placement
+
+/** What one pod requests (GPUs, cores, bytes). */
+export interface PodRequest {
+  gpus: number;
+  cpu: number;
+  memory: number;
+}
+
+/** A pod as the API returns it, reduced to what its requests need. */
+export interface PodLike {
+  spec?: { containers?: { resources?: { requests?: Record<string, string> } }[] };
+}
+
+/** The sum of a pod's container requests (init containers run before and do not add to it). */
+export function podRequest(pod: PodLike): PodRequest {
+  const sum = (key: string) => (pod.spec?.containers ?? []).reduce((s, c) => s + (parseQuantity(c.resources?.requests?.[key]) ?? 0), 0);
+  return { gpus: sum('nvidia.com/gpu'), cpu: sum('cpu'), memory: sum('memory') };
+}
+
+export interface Placement {
+  /** $/h of all the nodes. */
+  cost: number;
+  gpus: number;
+  /** Nodes by type, cheapest type first: [{ type: 'g5.xlarge', count: 3 }]. */
+  nodes: { type: string; count: number }[];
+  /** False when the search hit its step limit: the placement is the best found, perhaps not the cheapest. */
+  exact: boolean;
+}
+
+interface Bin {
+  shape: NodeShape;
+  gpus: number;
+  cpu: number;
+  memory: number;
+  pods: number;
+}
+
+const fits = (b: Omit<Bin, 'shape'>, p: PodRequest) => b.pods >= 1 && b.gpus >= p.gpus && b.cpu >= p.cpu - 1e-9 && b.memory >= p.memory;
+const take = (b: Bin, p: PodRequest): Bin => ({ ...b, gpus: b.gpus - p.gpus, cpu: b.cpu - p.cpu, memory: b.memory - p.memory, pods: b.pods - 1 });
+const sameRequest = (a: PodRequest | undefined, b: PodRequest) => !!a && a.gpus === b.gpus && a.cpu === b.cpu && a.memory === b.memory;
+
+/**
+ * The cheapest multiset of nodes from `shapes` that holds every pod: branch and bound over the
+ * pods, largest first, each into an open node or a new one of each type. Identical pods go into
+ * nodes in order (no permutations of the same packing), open nodes with the same type and room
+ * count once, and a branch stops once a lower bound (what it has plus the cheapest price per
+ * GPU, per core and per byte of what is left) reaches the best so far. Exact at these sizes
+ * (a run has at most a few dozen pods of one shape); `maxSteps` bounds it otherwise.
+ * `maxGpus` is the NodePool's nvidia.com/gpu limit. Undefined when no placement exists.
+ */
+export function cheapestPlacement(pods: PodRequest[], shapes: NodeShape[], opts: { maxGpus?: number; maxSteps?: number } = {}): Placement | undefined {
+  const order = [...pods].sort((a, b) => b.gpus - a.gpus || b.cpu - a.cpu || b.memory - a.memory);
+  const types = [...shapes].sort((a, b) => a.price - b.price);
+  const perUnit = (k: 'gpus' | 'cpu' | 'memory') => Math.min(...types.filter((t) => t[k] > 0).map((t) => t.price / t[k]));
+  const unit = { gpus: perUnit('gpus'), cpu: perUnit('cpu'), memory: perUnit('memory') };
+  const left = (from: number, k: 'gpus' | 'cpu' | 'memory') => order.slice(from).reduce((s, p) => s + p[k], 0);
+  const maxGpus = opts.maxGpus ?? Infinity;
+  const maxSteps = opts.maxSteps ?? 2_000_000;
+  let steps = 0;
+  let best: { cost: number; bins: Bin[] } | undefined;
+
+  const bound = (i: number, bins: Bin[], cost: number): number => {
+    const free = (k: 'gpus' | 'cpu' | 'memory') => bins.reduce((s, b) => s + b[k], 0);
+    const need = (k: 'gpus' | 'cpu' | 'memory') => Math.max(0, left(i, k) - free(k)) * (Number.isFinite(unit[k]) ? unit[k] : 0);
+    return cost + Math.max(need('gpus'), need('cpu'), need('memory'));
+  };
+
+  const search = (i: number, bins: Bin[], cost: number, gpus: number, firstBin: number): void => {
+    if (++steps > maxSteps) return;
+    if (i === order.length) {
+      if (!best || cost < best.cost - 1e-9) best = { cost, bins };
+      return;
+    }
+    if (best && bound(i, bins, cost) >= best.cost - 1e-9) return;
+    const pod = order[i]!;
+    // Identical pods fill nodes in order: pod i never goes before the node pod i-1 went to.
+    const from = sameRequest(order[i - 1], pod) ? firstBin : 0;
+    const seen = new Set<string>();
+    for (let j = from; j < bins.length; j++) {
+      const b = bins[j]!;
+      const key = `${b.shape.name}/${b.gpus}/${b.cpu}/${b.memory}/${b.pods}`;
+      if (seen.has(key) || !fits(b, pod)) continue;
+      seen.add(key);
+      search(
+        i + 1,
+        bins.map((x, k) => (k === j ? take(x, pod) : x)),
+        cost,
+        gpus,
+        j,
+      );
+    }
+    for (const t of types) {
+      if (!fits(t, pod) || gpus + t.gpus > maxGpus) continue;
+      if (best && cost + t.price >= best.cost - 1e-9) continue;
+      search(i + 1, [...bins, take({ shape: t, ...t }, pod)], cost + t.price, gpus + t.gpus, bins.length);
+    }
+  };
+  search(0, [], 0, 0, 0);
+  if (!best) return undefined;
+  const found = best as { cost: number; bins: Bin[] };
+  return {
+    cost: found.cost,
+    gpus: found.bins.reduce((s, b) => s + b.shape.gpus, 0),
+    nodes: countByType(found.bins.map((b) => b.shape)),
+    exact: steps <= maxSteps,
+  };
+}
+
+/** [{ type, count }] of a list of nodes, cheapest type first, then by name. */
+function countByType(shapes: { name: string; price: number }[]): { type: string; count: number }[] {
+  const counts = new Map<string, { type: string; count: number; price: number }>();
+  for (const s of shapes) {
+    const c = counts.get(s.name) ?? { type: s.name, count: 0, price: s.price };
+    c.count++;
+    counts.set(s.name, c);
+  }
+  return [...counts.values()].sort((a, b) => a.price - b.price || a.type.localeCompare(b.type)).map(({ type, count }) => ({ type, count }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The verdict
+
+/** A node Karpenter made that holds pods of this run. */
+export interface PlacedNode {
+  node: string;
+  instanceType: string;
+  gpus: number;
+  pods: PodRequest[];
+}
+
+export interface RightSizingVerdict {
+  /** Per node: the cheapest single type that holds its pods. */
+  perNode: NodeSizing[];
+  singleNodeCheapest: boolean;
+  actual: { cost?: number; gpus: number; nodes: { type: string; count: number }[] };
+  cheapest?: Placement;
+  /** True when no set of nodes from the allowed types is cheaper than what Karpenter made. */
+  placementCheapest: boolean | undefined;
+  /** The instance types the comparison drew from, and NodePool requirements it could not apply. */
+  typesConsidered: string[];
+  requirementsNotApplied: string[];
+  /** Both answers in one line, for the stage message, a warning or a failure. */
+  sentence: string;
+  ok: boolean;
+}
+
+/** What to check when require-right-sizing fails the run. */
+export const RIGHT_SIZING_NEXT =
+  "Karpenter packs a batch of pending pods into as few NodeClaims as it can: narrow the NodePool's instance types (requirements on node.kubernetes.io/instance-type), or set require-right-sizing: false to keep this a verdict";
+
+const dollars = (n: number) => `$${n.toFixed(2)}/h`;
+const nodesText = (nodes: { type: string; count: number }[]) => nodes.map((n) => `${n.count} × ${n.type}`).join(' + ');
+const gpuText = (n: number) => `${n} GPU${n === 1 ? '' : 's'}`;
+
+/**
+ * Judges the nodes Karpenter made for this run's pods against the cheapest single type per node
+ * and against the cheapest placement of the same pods on the NodePool's instance types.
+ */
+export function judgeRightSizing(input: {
+  types: InstanceTypeSpec[];
+  /** The nodepool file's documents: its requirements narrow the types, when it has any. */
+  nodePool?: Record<string, unknown>[];
+  nodes: PlacedNode[];
+  gpusPerPod: number;
+  /** The NodePool's nvidia.com/gpu limit. */
+  gpuLimit?: number;
+}): RightSizingVerdict {
+  const { types, nodes, gpusPerPod } = input;
+  const perNode = nodes.map((n) => sizeNode(types, n.node, n.instanceType, n.gpus, n.pods.length, gpusPerPod));
+  const singleNodeCheapest = perNode.every((s) => s.rightSized);
+  const { shapes, unapplied } = allowedShapes(types, nodePoolRequirements(input.nodePool ?? []));
+  const prices = perNode.map((s) => s.price);
+  const actualCost = prices.every((p): p is number => p !== undefined) ? prices.reduce((a, b) => a + b, 0) : undefined;
+  const actual = {
+    cost: actualCost,
+    gpus: nodes.reduce((s, n) => s + n.gpus, 0),
+    nodes: countByType(perNode.map((s) => ({ name: s.instanceType, price: s.price ?? Infinity }))),
+  };
+  const cheapest = cheapestPlacement(
+    nodes.flatMap((n) => n.pods),
+    shapes,
+    { maxGpus: input.gpuLimit },
+  );
+  const placementCheapest = actualCost === undefined || !cheapest ? undefined : actualCost <= cheapest.cost + 1e-9;
+  const single = `cheapest single node per NodeClaim: ${
+    singleNodeCheapest
+      ? 'yes'
+      : `no (${perNode
+          .filter((s) => !s.rightSized)
+          .map((s) => `${s.node}: ${s.instanceType}${s.cheapestFit ? `, cheapest fit ${s.cheapestFit}` : ''}`)
+          .join('; ')})`
+  }`;
+  const placement = placementText(actual, cheapest, placementCheapest, perNode);
+  return {
+    perNode,
+    singleNodeCheapest,
+    actual,
+    cheapest,
+    placementCheapest,
+    typesConsidered: shapes.map((s) => s.name),
+    requirementsNotApplied: unapplied,
+    sentence: `${single}; ${placement}`,
+    ok: singleNodeCheapest && placementCheapest !== false,
+  };
+}
+
+function placementText(actual: RightSizingVerdict['actual'], cheapest: Placement | undefined, ok: boolean | undefined, perNode: NodeSizing[]): string {
+  if (actual.cost === undefined) {
+    const unknown = perNode.filter((s) => s.price === undefined).map((s) => `${s.node} (${s.instanceType})`);
+    return `cheapest placement: not judged, no price for ${unknown.join(', ')} in the instance types`;
+  }
+  if (!cheapest) return `cheapest placement: not judged, no set of the NodePool's instance types holds these pods`;
+  const bounded = cheapest.exact ? '' : ' (search bounded: the cheapest found)';
+  if (ok) return `cheapest placement: yes, ${nodesText(actual.nodes)} at ${dollars(actual.cost)} (${gpuText(actual.gpus)})${bounded}`;
+  return `cheapest placement: no, ${nodesText(cheapest.nodes)} at ${dollars(cheapest.cost)} against ${dollars(actual.cost)} (${nodesText(actual.nodes)}; ${gpuText(cheapest.gpus)} against ${actual.gpus})${bounded}`;
 }
