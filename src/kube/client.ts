@@ -3,7 +3,7 @@ import * as k8s from '@kubernetes/client-node';
 import { registerSecret } from '../secrets.js';
 import type { Config } from '../types.js';
 import { countRequest } from './requests.js';
-import { throughRestarts, type Reachability } from './transient.js';
+import { namingTls, throughRestarts, type Reachability } from './transient.js';
 
 /** The user agent every API request of the action carries, so the apiserver's audit log and logs can tell them apart. */
 export const USER_AGENT = 'gpu-autoscaling-conformance';
@@ -103,7 +103,7 @@ export function connect(config: Pick<Config, 'kubeconfig' | 'context'>): Kube {
     apiregistration: typed(kc.makeApiClient(k8s.ApiregistrationV1Api), 'apiregistration'),
     custom: typed(kc.makeApiClient(k8s.CustomObjectsApi), 'custom'),
     objects: typed(k8s.KubernetesObjectApi.makeApiClient(kc), 'objects'),
-    version: kc.makeApiClient(k8s.VersionApi),
+    version: namingTls(kc.makeApiClient(k8s.VersionApi), 'version'),
     reach,
   };
 }

@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 import * as k8s from '@kubernetes/client-node';
 import type { Kube } from './client.js';
 import { ApiError, getJson } from './raw.js';
+import { asTlsError, isTlsError } from './transient.js';
 
 export interface WatchEvent<T> {
   type: string;
@@ -79,25 +80,45 @@ interface ListBody<T> {
   items?: T[];
 }
 
-async function listAll<T extends k8s.KubernetesObject>(
+/** How many times a paginated list starts over after its continue token expired, before the 410 is let through. */
+export const MAX_RELISTS = 5;
+
+/**
+ * Lists every page (limit 500). A continue token the server no longer honours (410 Gone: the
+ * list's snapshot was compacted while paging) makes the list start again from the first page,
+ * as client-go's pager does, since the pages already read and the ones to come would not be one
+ * consistent snapshot.
+ */
+export async function listAll<T extends k8s.KubernetesObject>(
   kube: Kube,
-  opts: Pick<WatchUntilOptions<T, unknown>, 'path' | 'labelSelector' | 'fieldSelector' | 'signal'>,
-): Promise<{ items: Map<string, T>; resourceVersion: string }> {
-  const items = new Map<string, T>();
+  opts: Pick<WatchUntilOptions<T, unknown>, 'path' | 'labelSelector' | 'fieldSelector' | 'signal'> & { log?: (message: string) => void; limit?: number },
+): Promise<{ items: Map<string, T>; resourceVersion: string; relists: number }> {
+  let items = new Map<string, T>();
   let cont: string | undefined;
   let rv = '';
-  do {
-    const body = await getJson<ListBody<T>>(
-      kube,
-      opts.path,
-      { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, limit: '500', continue: cont },
-      opts.signal,
-    );
+  let relists = 0;
+  for (;;) {
+    let body: ListBody<T>;
+    try {
+      body = await getJson<ListBody<T>>(
+        kube,
+        opts.path,
+        { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, limit: String(opts.limit ?? 500), continue: cont },
+        opts.signal,
+      );
+    } catch (e) {
+      if (!(cont && e instanceof ApiError && e.status === 410 && relists < MAX_RELISTS)) throw e;
+      relists++;
+      opts.log?.(`list ${opts.path}: the continue token expired (410 Gone) after ${items.size} object(s); listing again from the start`);
+      items = new Map<string, T>();
+      cont = undefined;
+      continue;
+    }
     for (const o of body.items ?? []) items.set(objectKey(o), o);
     rv = body.metadata?.resourceVersion ?? rv;
     cont = body.metadata?.continue || undefined;
-  } while (cont);
-  return { items, resourceVersion: rv };
+    if (!cont) return { items, resourceVersion: rv, relists };
+  }
 }
 
 type Outcome = { kind: 'closed' } | { kind: 'gone' } | { kind: 'error'; error: unknown };
@@ -148,9 +169,10 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
       if (needList) {
         let listed;
         try {
-          listed = await Promise.race([listAll<T>(kube, opts), abortPromise]);
+          listed = await Promise.race([listAll<T>(kube, { ...opts, log }), abortPromise]);
         } catch (e) {
           if (e instanceof WatchAbortedError) throw e;
+          if (isTlsError(e)) throw asTlsError(`list ${opts.path}`, e);
           if (e instanceof ApiError && e.status >= 400 && e.status < 500 && e.status !== 429) throw e;
           log(`${opts.describe}: list failed (${(e as Error).message}); retrying`);
           failing((e as Error).message);
@@ -216,6 +238,8 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
         needList = true;
       } else if (outcome.kind === 'error') {
         if (outcome.error instanceof UntilThrew) throw outcome.error.cause;
+        // A certificate the client does not trust will not be trusted on the next connection either.
+        if (isTlsError(outcome.error)) throw asTlsError(`watch ${opts.path}`, outcome.error);
         const status = (outcome.error as { statusCode?: number; code?: number }).statusCode ?? (outcome.error as { code?: number }).code;
         if (status === 403 || status === 401 || status === 404) {
           throw new Error(`${opts.describe}: watch ${opts.path} refused: HTTP ${status} ${describeError(outcome.error)}`);
