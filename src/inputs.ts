@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { parseDocument } from 'yaml';
 import { INPUT_DEFAULTS, STAGE_TIMEOUTS_MS } from './defaults.js';
 import { CONSOLIDATION_MARGIN_MS, consolidationFeasibility, consolidationTimeoutMs, describeInfeasible } from './checks/consolidation.js';
 import { formatDuration } from './format.js';
@@ -11,7 +12,7 @@ import { checkInstanceTypesFile, checkNodePoolFile } from './manifests.js';
 import * as p from './parse.js';
 import type { Parsed } from './parse.js';
 import { runnerTemp, shipped } from './paths.js';
-import { CONSOLIDATION_POLICIES, KARPENTER_MODES, SCENARIOS, STAGE_NAMES, type Config, type StageName } from './types.js';
+import { CONSOLIDATION_POLICIES, KARPENTER_MODES, SCENARIOS, STAGE_NAMES, type Config, type KarpenterMode, type Scenario, type StageName } from './types.js';
 
 /** Stages that only make sense after the workload exists. */
 const NEEDS_WORKLOAD: StageName[] = ['hpa', 'pending', 'provision', 'schedule', 'consolidation'];
@@ -108,6 +109,10 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const retentionDays = take('retention-days', p.parseInteger(raw('retention-days'), 0, 90), 0);
   const summary = take('summary', p.parseBoolean(raw('summary')), true);
 
+  // An input with an error already has its message: no warning about it on top.
+  const erred = (w: string) => errors.some((e) => e.startsWith(w.slice(0, w.indexOf(':'))));
+  warnings.push(...ineffectiveInputs(raw, karpenterMode, scenario, kwokInstall).filter((w) => !erred(w)));
+
   if (errors.length || !nodePool || !instanceTypes) return { errors, warnings };
   return {
     errors,
@@ -154,6 +159,51 @@ export function configFrom(inputs: Record<string, string>, env: NodeJS.ProcessEn
   const { config, errors } = readConfig((name) => inputs[name] ?? '', env);
   if (!config) throw new Error(`invalid inputs:\n${errors.join('\n')}`);
   return config;
+}
+
+const HELM_MODES: KarpenterMode[] = ['kind', 'registry'];
+
+/**
+ * Inputs that only some karpenter-modes or scenarios read, and what they are for. A value the
+ * run will ignore is worth a warning: a user who set tools-mirror for an air-gapped runner must
+ * learn that process mode downloads nothing through it, not find out from a silent run.
+ */
+export const INPUT_SCOPE: Record<string, { modes?: KarpenterMode[]; scenarios?: Scenario[]; what: string }> = {
+  'cluster-name': { modes: ['kind'], what: 'names the kind cluster the image is side-loaded into' },
+  'image-repository': { modes: ['registry'], what: 'is where ko pushes the image' },
+  'ko-version': { modes: HELM_MODES, what: 'is the ko that builds the image' },
+  'helm-version': { modes: HELM_MODES, what: 'is the Helm that installs the charts' },
+  'tools-mirror': { modes: HELM_MODES, what: 'serves the ko and Helm downloads' },
+  'kwok-install': { modes: HELM_MODES, what: 'installs the KWOK controller chart' },
+  'kwok-chart-repository': { modes: HELM_MODES, what: 'serves the KWOK controller charts' },
+  'karpenter-version': { modes: ['kind', 'registry', 'process'], what: 'is the Karpenter built and started (existing mode uses the installed one as found)' },
+  'metric-name': { scenarios: ['metric'], what: 'is the metric the HPA scales on' },
+  'metric-target': { scenarios: ['metric'], what: "is the HPA's target" },
+  'min-replicas': { scenarios: ['metric'], what: "is the HPA's minReplicas (pending-pods scales straight to max-replicas)" },
+};
+
+/** Warnings for inputs set to a value other than their default that the chosen mode or scenario never reads. Pure. */
+export function ineffectiveInputs(value: (name: string) => string, mode: KarpenterMode, scenario: Scenario, kwokInstall: 'install' | 'skip'): string[] {
+  const set = (name: string) => value(name) !== '' && value(name) !== (INPUT_DEFAULTS[name] ?? '');
+  const warnings: string[] = [];
+  for (const [name, scope] of Object.entries(INPUT_SCOPE)) {
+    if (!set(name)) continue;
+    if (scope.modes && !scope.modes.includes(mode)) {
+      warnings.push(
+        `input "${name}": has no effect in karpenter-mode ${mode}: it ${scope.what}, used only in karpenter-mode ${scope.modes.join(' or ')}; remove it, or choose that mode`,
+      );
+    } else if (scope.scenarios && !scope.scenarios.includes(scenario)) {
+      warnings.push(
+        `input "${name}": has no effect in scenario ${scenario}: it ${scope.what}, used only in scenario ${scope.scenarios.join(' or ')}; remove it, or choose that scenario`,
+      );
+    }
+  }
+  if (kwokInstall === 'skip' && set('kwok-chart-repository') && HELM_MODES.includes(mode)) {
+    warnings.push(
+      'input "kwok-chart-repository": has no effect with kwok-install: skip (nothing is installed from it); remove it, or set kwok-install: install',
+    );
+  }
+  return warnings;
 }
 
 /**
@@ -203,13 +253,13 @@ function selectStages(text: string, errors: string[]): StageName[] {
 function parseMetricName(v: string): Parsed<string> {
   return /^[a-zA-Z_][a-zA-Z0-9_:.-]{0,252}$/.test(v)
     ? p.ok(v)
-    : p.bad(`"${v}" is not a metric name; accepted: letters, digits, '_', ':', '.', '-', starting with a letter or '_'`);
+    : p.bad(`${p.shown(v)} is not a metric name; accepted: letters, digits, '_', ':', '.', '-', starting with a letter or '_'`);
 }
 
 function parseArtifactName(v: string): Parsed<string> {
   return /^[^"<>:|*?\\/\r\n]{1,200}$/.test(v)
     ? p.ok(v)
-    : p.bad(`"${v}" is not an artifact name; accepted: 1-200 characters without " < > : | * ? \\ / or line breaks`);
+    : p.bad(`${p.shown(v)} is not an artifact name; accepted: 1-200 characters without " < > : | * ? \\ / or line breaks`);
 }
 
 function readChecked<T>(input: string, file: string, check: (text: string) => { value?: T; problems: string[] }, errors: string[]): T | undefined {
@@ -218,29 +268,67 @@ function readChecked<T>(input: string, file: string, check: (text: string) => { 
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    errors.push(`input "${input}": cannot read ${file} (${code ?? (e as Error).message}); accepted: a readable file path`);
+    errors.push(`input "${input}": cannot read ${p.shownPath(file)} (${code ?? (e as Error).message}); accepted: a readable file path`);
     return undefined;
   }
   const { value, problems } = check(text);
-  for (const problem of problems) errors.push(`input "${input}": ${file} ${problem}`);
+  for (const problem of problems) errors.push(`input "${input}": ${p.shownPath(file)} ${problem}`);
   return value;
 }
 
-/** The kubeconfig file must parse and hold the context asked for; the cluster is not contacted. */
+/** The kubeconfig file must be one and hold the context asked for; the cluster is not contacted. */
 function checkKubeconfig(file: string, context: string | undefined): string | undefined {
-  if (!fs.existsSync(file)) return `input "kubeconfig": ${file} does not exist; accepted: a path to a kubeconfig file`;
+  const where = p.shownPath(file);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `input "kubeconfig": ${where} does not exist; accepted: a path to a kubeconfig file`;
+    return `input "kubeconfig": cannot read ${where} (${code ?? (e as Error).message}); accepted: a readable kubeconfig file`;
+  }
+  const notOne = notAKubeconfig(bytes);
+  if (notOne)
+    return `input "kubeconfig": ${where} is not a kubeconfig: ${notOne}; accepted: a kubeconfig file (kind: Config with clusters, users and contexts)`;
   const kc = new k8s.KubeConfig();
   try {
     kc.loadFromFile(file);
   } catch (e) {
-    return `input "kubeconfig": ${file} is not a valid kubeconfig (${(e as Error).message.split('\n')[0]}); accepted: a kubeconfig file`;
+    return `input "kubeconfig": ${where} is not a valid kubeconfig (${(e as Error).message.split('\n')[0]}); accepted: a kubeconfig file`;
   }
   const contexts = kc.getContexts().map((c) => c.name);
   if (context && !contexts.includes(context)) {
-    return `input "context": "${context}" is not in ${file}; accepted: ${contexts.join(', ') || 'none: the file has no contexts'}`;
+    return `input "context": ${p.shown(context)} is not in ${where}; accepted: ${contexts.join(', ') || 'none: the file has no contexts'}`;
   }
   if (!context && !kc.getCurrentContext()) {
-    return `input "kubeconfig": ${file} has no current-context; accepted: set the context input to one of ${contexts.join(', ') || '(none)'}`;
+    return `input "kubeconfig": ${where} has no current-context; accepted: set the context input to one of ${contexts.join(', ') || '(none)'}`;
   }
+  return undefined;
+}
+
+/**
+ * Why a file is not a kubeconfig at all, or undefined when it may be one. Says what the file
+ * is instead (binary, plain text, a list, another kind of object) without repeating any of its
+ * content: the file may be /etc/shadow or a key. Before this, such a file parsed as an empty
+ * kubeconfig and was reported as having "no current-context". Pure.
+ */
+export function notAKubeconfig(bytes: Uint8Array): string | undefined {
+  if (bytes.length === 0) return 'the file is empty';
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return 'it holds binary data, not text';
+  }
+  if (text.includes('\0')) return 'it holds binary data, not text';
+  const doc = parseDocument(text);
+  // Broken YAML is left to the kubeconfig loader, whose first error line names the position.
+  if (doc.errors.length) return undefined;
+  const data: unknown = doc.toJS();
+  if (data === null || typeof data !== 'object') return 'it is plain text, not a YAML mapping';
+  if (Array.isArray(data)) return 'it is a YAML list, not a mapping';
+  const o = data as Record<string, unknown>;
+  if (typeof o.kind === 'string' && o.kind !== 'Config') return `it is a ${p.shown(o.kind)} object, not kind: Config`;
+  if (!Array.isArray(o.clusters) && !Array.isArray(o.contexts)) return 'it is a YAML mapping without clusters or contexts';
   return undefined;
 }

@@ -304,3 +304,126 @@ describe('action.yml', () => {
     for (const [name, input] of Object.entries({ ...action.inputs, ...action.outputs })) expect(input.description, name).toMatch(/\w{4,}/);
   });
 });
+
+// Issue 14, point 7: wording of input errors and warnings.
+describe('long values in messages', () => {
+  it('a 10 kB run-id is cut to its first characters and its length', () => {
+    const long = 'a'.repeat(10_469);
+    const [error] = errorsFor({ 'run-id': long });
+    expect(error).toBe(
+      `input "run-id": "${'a'.repeat(60)}…" (10469 characters) is not a valid name; accepted: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 22 characters`,
+    );
+    expect(error!.length).toBeLessThan(300);
+  });
+  it('every parser cuts long values; line breaks stay escaped', () => {
+    const long = `x\n${'y'.repeat(5000)}`;
+    for (const name of ['max-replicas', 'karpenter-mode', 'metric-target', 'tools-mirror', 'summary', 'karpenter-version', 'metric-name', 'artifact-name']) {
+      const errors = errorsFor({ [name]: long });
+      const mine = errors.find((e) => e.startsWith(`input "${name}"`));
+      expect(mine, name).toContain('(5002 characters)');
+      expect(mine!.length, name).toBeLessThan(400);
+      expect(mine, name).not.toContain('\n');
+    }
+  });
+  it('a long stages list names five unknown stages and how many more', () => {
+    const [error] = errorsFor({ stages: Array.from({ length: 40 }, (_, i) => `s${i}`).join(',') });
+    expect(error).toBe(
+      'input "stages": "s0", "s1", "s2", "s3", "s4" and 35 more not known; accepted: a comma-separated subset of preflight, tools, karpenter-build, karpenter-install, nodepool, metric, workload, hpa, pending, provision, schedule, consolidation, cleanup',
+    );
+  });
+  it('a short value is shown in full, as before', () => {
+    expect(errorsFor({ 'max-replicas': 'four' })).toEqual(['input "max-replicas": "four" is not an integer; accepted: an integer from 1 to 1000']);
+  });
+});
+
+describe('a file that is not a kubeconfig', () => {
+  const accepted = 'accepted: a kubeconfig file (kind: Config with clusters, users and contexts)';
+  const shadowLike = 'root:$y$j9T$S3cr3tHashValue$abcdefghijklmnop:20000:0:99999:7:::\ndaemon:*:20000:0:99999:7:::\n';
+  it.each([
+    ['a shadow-like password file', shadowLike, 'it is a YAML mapping without clusters or contexts'],
+    ['plain text', 'just some words\non two lines\n', 'it is plain text, not a YAML mapping'],
+    ['binary data', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x00, 0xff, 0xfe, 0x00]), 'it holds binary data, not text'],
+    ['text with NUL bytes', 'a\0b', 'it holds binary data, not text'],
+    ['an empty file', '', 'the file is empty'],
+    ['a YAML list', '- a\n- b\n', 'it is a YAML list, not a mapping'],
+    ['another kind of object (the NodePool file)', pool.split('---')[0]!, 'it is a "NodePool" object, not kind: Config'],
+    ['a mapping without clusters or contexts', 'apiVersion: v1\nfoo: bar\n', 'it is a YAML mapping without clusters or contexts'],
+  ] as [string, string | Buffer, string][])('says so for %s, without repeating its content', (label, content, why) => {
+    const p = path.join(tmp, `notkc-${label.replace(/\W+/g, '-')}`);
+    fs.writeFileSync(p, content);
+    const errors = errorsFor({ kubeconfig: p });
+    expect(errors).toEqual([`input "kubeconfig": ${p} is not a kubeconfig: ${why}; ${accepted}`]);
+    expect(errors[0]).not.toContain('S3cr3tHash');
+  });
+  it('an unreadable file is "cannot read", a directory too', () => {
+    expect(errorsFor({ kubeconfig: tmp })).toEqual([`input "kubeconfig": cannot read ${tmp} (EISDIR); accepted: a readable kubeconfig file`]);
+  });
+  it('/etc/shadow is never "has no current-context"', () => {
+    const [error] = errorsFor({ kubeconfig: '/etc/shadow' });
+    // Readable (root) or not, it is said plainly.
+    expect(error).toMatch(/^input "kubeconfig": (\/etc\/shadow is not a kubeconfig: |cannot read \/etc\/shadow \(EACCES\))/);
+  });
+  it('a kubeconfig that has contexts but no current-context still says so', () => {
+    const p = file('nocurrent.kubeconfig', 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: [{name: a, context: {cluster: c, user: u}}]\n');
+    expect(errorsFor({ kubeconfig: p })).toEqual([`input "kubeconfig": ${p} has no current-context; accepted: set the context input to one of a`]);
+  });
+});
+
+describe('inputs with no effect in the chosen mode or scenario', () => {
+  const warningsFor = (inputs: Record<string, string>) => readConfig((n) => inputs[n] ?? '', env).warnings;
+  it('none for the defaults, nor for a kind run that sets what kind mode reads', () => {
+    expect(warningsFor({})).toEqual([]);
+    expect(warningsFor({ 'karpenter-mode': 'kind', 'cluster-name': 'ci', 'tools-mirror': 'file:///srv/mirror', 'ko-version': 'v0.18.0' })).toEqual([]);
+  });
+  it('tools-mirror, ko, helm, image repository and KWOK chart inputs in process mode', () => {
+    const w = warningsFor({
+      'tools-mirror': 'file:///srv/mirror',
+      'ko-version': 'v0.17.0',
+      'helm-version': 'v3.18.0',
+      'image-repository': 'ghcr.io/org/k',
+      'kwok-chart-repository': 'https://mirror.example/charts',
+      'cluster-name': 'ci',
+    });
+    expect(w).toEqual([
+      'input "cluster-name": has no effect in karpenter-mode process: it names the kind cluster the image is side-loaded into, used only in karpenter-mode kind; remove it, or choose that mode',
+      'input "image-repository": has no effect in karpenter-mode process: it is where ko pushes the image, used only in karpenter-mode registry; remove it, or choose that mode',
+      'input "ko-version": has no effect in karpenter-mode process: it is the ko that builds the image, used only in karpenter-mode kind or registry; remove it, or choose that mode',
+      'input "helm-version": has no effect in karpenter-mode process: it is the Helm that installs the charts, used only in karpenter-mode kind or registry; remove it, or choose that mode',
+      'input "tools-mirror": has no effect in karpenter-mode process: it serves the ko and Helm downloads, used only in karpenter-mode kind or registry; remove it, or choose that mode',
+      'input "kwok-chart-repository": has no effect in karpenter-mode process: it serves the KWOK controller charts, used only in karpenter-mode kind or registry; remove it, or choose that mode',
+    ]);
+  });
+  it('cluster-name outside kind mode, karpenter-version in existing mode, metric inputs in pending-pods', () => {
+    expect(warningsFor({ 'karpenter-mode': 'registry', 'image-repository': 'ghcr.io/org/k', 'cluster-name': 'ci' })).toEqual([
+      expect.stringMatching(/^input "cluster-name": has no effect in karpenter-mode registry/),
+    ]);
+    expect(warningsFor({ 'karpenter-mode': 'existing', 'karpenter-version': 'v1.9.0' })).toEqual([
+      expect.stringMatching(/^input "karpenter-version": has no effect in karpenter-mode existing/),
+    ]);
+    expect(warningsFor({ scenario: 'pending-pods', 'metric-name': 'x', 'metric-target': '5' })).toEqual([
+      expect.stringMatching(/^input "metric-name": has no effect in scenario pending-pods/),
+      expect.stringMatching(/^input "metric-target": has no effect in scenario pending-pods/),
+    ]);
+  });
+  it('kwok-chart-repository with kwok-install: skip', () => {
+    expect(warningsFor({ 'karpenter-mode': 'kind', 'kwok-install': 'skip', 'kwok-chart-repository': 'https://mirror.example/charts' })).toEqual([
+      'input "kwok-chart-repository": has no effect with kwok-install: skip (nothing is installed from it); remove it, or set kwok-install: install',
+    ]);
+  });
+  it('an input that is invalid gets its error, not also a warning', () => {
+    const r = readConfig((n) => ({ 'tools-mirror': 'gopher://x/', 'cluster-name': 'ci' })[n] ?? '', env);
+    expect(r.errors).toEqual([expect.stringMatching(/^input "tools-mirror": "gopher:\/\/x\/" has scheme gopher:/)]);
+    expect(r.warnings).toEqual([expect.stringMatching(/^input "cluster-name": has no effect/)]);
+  });
+  it('a value equal to the default (what the runner passes when the input is unset) is not a warning', () => {
+    expect(warningsFor({ 'ko-version': INPUT_DEFAULTS['ko-version']!, 'cluster-name': 'kind' })).toEqual([]);
+  });
+});
+
+describe('require-right-sizing', () => {
+  it('defaults to false and accepts true', () => {
+    expect(readConfig(() => '', env).config!.requireRightSizing).toBe(false);
+    expect(readConfig((n) => (n === 'require-right-sizing' ? 'true' : ''), env).config!.requireRightSizing).toBe(true);
+    expect(errorsFor({ 'require-right-sizing': 'yes' })).toEqual(['input "require-right-sizing": "yes" is not a boolean; accepted: true or false']);
+  });
+});
