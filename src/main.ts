@@ -2,7 +2,7 @@
 import * as core from '@actions/core';
 import { uploadEvidence } from './evidence/artifact.js';
 import { renderSummary } from './evidence/markdown.js';
-import { buildResults, timingsOf, type Results } from './evidence/model.js';
+import { buildResults, timingsOf, type CancelledRun, type Results } from './evidence/model.js';
 import { writeEvidence } from './evidence/write.js';
 import { readConfig } from './inputs.js';
 import { loadKubeConfig } from './kube/client.js';
@@ -28,76 +28,74 @@ export async function main(): Promise<void> {
   checkpoint(config, run);
   core.info(`run ${run.runId}: namespace ${run.namespace}, mode ${config.karpenterMode}, scenario ${config.scenario}, evidence in ${config.evidenceDir}`);
 
-  // What the stages have done so far, so a cancel can write results.json at once.
-  const progress: { records: readonly StageRecord[]; current?: StageName } = { records: [] };
   // The runner cancels with SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s after that:
-  // about 10 s in all. The evidence of what was seen is written first, cleanup goes next (post
-  // finishes it, and uploads the evidence, if the kill comes first).
+  // about 10 s in all. results.json is written at the signal (what was seen so far), again when
+  // cleanup starts and after it; post finishes cleanup and uploads the evidence if the kill comes first.
+  const state: RunProgress = { records: [] };
   const cancel = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     const first = !cancel.signal.aborted;
     core.warning(first ? `received ${sig}: stopping the current stage, then cleaning up` : `received ${sig}: still cleaning up (post cleans up what is left)`);
-    if (first) cancel.abort(new Error(`cancelled by ${sig}`));
-    writeCancelled(config, run, progress, sig);
+    if (first) {
+      state.cancelled = { signal: sig, stage: state.current ?? null, at: new Date().toISOString(), cleanup: 'pending' };
+      cancel.abort(new Error(`cancelled by ${sig}`));
+    }
+    writeCancelled(config, run, state);
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
 
   try {
-    await runAndReport(config, run, cancel, progress);
+    await runAndReport(config, run, cancel, state);
   } finally {
     // Done: a signal now ends the process as it would without the action's handlers.
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
 }
 
-async function runAndReport(
-  config: Config,
-  run: RunState,
-  cancel: AbortController,
-  progress: { records: readonly StageRecord[]; current?: StageName },
-): Promise<void> {
-  let cancelWritten = false;
+/** How far the run got: the stages recorded, the one under way, and the cancel when there was one. */
+export interface RunProgress {
+  records: readonly StageRecord[];
+  current?: StageName;
+  cancelled?: CancelledRun;
+}
+
+async function runAndReport(config: Config, run: RunState, cancel: AbortController, state: RunProgress): Promise<void> {
   const { records } = await runStages(ALL_STAGES, config, {
     run,
     signal: cancel.signal,
     onCheckpoint: (r) => checkpoint(config, r),
     onProgress: (recs, current) => {
-      progress.records = recs;
-      progress.current = current;
+      state.records = recs;
+      state.current = current;
       // Cancelled: results.json again before cleanup starts, now with the interrupted stage's own record.
-      if (cancel.signal.aborted && current === 'cleanup' && !cancelWritten) {
-        cancelWritten = true;
-        writeCancelled(config, run, progress, signalOf(cancel.signal));
-      }
+      if (state.cancelled && current === 'cleanup') writeCancelled(config, run, state);
     },
   });
-  if (records.find((r) => r.name === 'cleanup')?.status === 'pass') markMainDone();
+  state.current = undefined;
+  const cleanup = records.find((r) => r.name === 'cleanup');
+  if (cleanup?.status === 'pass') markMainDone();
 
   const results = buildResults(config, run, records, VERSION);
+  if (state.cancelled) results.run.cancelled = { ...state.cancelled, cleanup: cleanup?.status === 'pass' ? 'pass' : 'fail' };
   await report(config, results, knownSecrets());
 }
 
-const signalOf = (signal: AbortSignal): string => /SIG[A-Z]+/.exec(String((signal.reason as Error | undefined)?.message))?.[0] ?? 'cancel';
-
 /**
- * results.json (and the other evidence files) as far as the run got when it was cancelled: the
- * stages recorded so far, and the one under way recorded as failed by the cancel. Synchronous,
- * so it is on disk before the signal handler returns. Never throws: cleanup must still run.
+ * results.json (and the other evidence files) as far as a cancelled run got: the stages recorded
+ * so far, the one under way recorded as stopped by the cancel (unless it is cleanup, still going),
+ * and run.cancelled with cleanup pending. Synchronous, so it is on disk before the signal handler
+ * returns. Never throws: cleanup must still run.
  */
-export function writeCancelled(
-  config: Config,
-  run: RunState,
-  progress: { records: readonly StageRecord[]; current?: StageName },
-  sig: string,
-  now = new Date(),
-): Results | undefined {
+export function writeCancelled(config: Config, run: RunState, state: RunProgress, now = new Date()): Results | undefined {
+  if (!state.cancelled) return undefined;
   try {
-    const records = [...progress.records];
-    if (progress.current && !records.some((r) => r.name === progress.current)) {
+    const records = [...state.records];
+    const current = state.current;
+    if (current && current !== 'cleanup' && !records.some((r) => r.name === current)) {
       records.push({
-        name: progress.current,
+        name: current,
         status: 'fail',
-        message: `${progress.current} cancelled (${sig}) while under way; cleanup follows`,
+        message: `${current} cancelled (${state.cancelled.signal}) while under way; cleanup follows`,
         startedAt: now.toISOString(),
         finishedAt: now.toISOString(),
         durationMs: 0,
@@ -106,6 +104,7 @@ export function writeCancelled(
       });
     }
     const results = buildResults(config, run, records, VERSION);
+    results.run.cancelled = { ...state.cancelled, cleanup: 'pending' };
     writeEvidence(config.evidenceDir, results, knownSecrets());
     markEvidence('written');
     return results;
@@ -154,6 +153,8 @@ export async function report(config: Config, results: Results, secrets: string[]
   if (results.run.result === 'fail') {
     const failed = results.stages.find((s) => s.status === 'fail')!;
     core.setFailed(`${failed.name}: ${redact(failed.message, secrets)}`);
+  } else if (results.run.cancelled) {
+    core.setFailed(`cancelled by ${results.run.cancelled.signal}${results.run.cancelled.stage ? ` during ${results.run.cancelled.stage}` : ''}`);
   }
 }
 

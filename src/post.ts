@@ -71,7 +71,12 @@ export function withPostCleanup(results: Results | undefined, cleanup: StageReco
   if (!results) return undefined;
   const record: StageRecord = { ...cleanup, message: `post step: ${cleanup.message}` };
   const stages = [...results.stages.filter((s) => s.name !== 'cleanup'), record];
-  const run = { ...results.run, finishedAt: cleanup.finishedAt, durationMs: Date.parse(cleanup.finishedAt) - Date.parse(results.run.startedAt) };
+  const run: Results['run'] = {
+    ...results.run,
+    finishedAt: cleanup.finishedAt,
+    durationMs: Date.parse(cleanup.finishedAt) - Date.parse(results.run.startedAt),
+    ...(results.run.cancelled ? { cancelled: { ...results.run.cancelled, cleanup: cleanup.status === 'fail' ? 'fail' : 'pass' } } : {}),
+  };
   if (cleanup.status === 'fail' && run.result !== 'fail') Object.assign(run, { result: 'fail', failedStage: 'cleanup' });
   return { ...results, run, stages };
 }

@@ -170,3 +170,33 @@ export function gpuInstanceTypesFile(n: number, dir = fs.mkdtempSync(path.join(o
   fs.writeFileSync(file, JSON.stringify(types, null, 2));
   return file;
 }
+
+/** The runner's cancel of a step: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that (each only while the process still runs). */
+export const RUNNER_CANCEL = { sigtermAfterMs: 7500, sigkillAfterMs: 2500 } as const;
+
+/**
+ * Cancels a child step exactly as the runner does; resolves with the signals sent once the child
+ * has exited. `onSignal` runs right after each signal is sent (a test looks at the evidence then).
+ */
+export async function cancelLikeRunner(
+  child: import('node:child_process').ChildProcess,
+  onSignal: (sig: NodeJS.Signals) => void = () => undefined,
+): Promise<NodeJS.Signals[]> {
+  const sent: NodeJS.Signals[] = [];
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  const send = (sig: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(sig);
+    sent.push(sig);
+    onSignal(sig);
+  };
+  const after = (ms: number) => Promise.race([new Promise<'time'>((r) => setTimeout(() => r('time'), ms)), exited.then(() => 'exited' as const)]);
+  send('SIGINT');
+  if ((await after(RUNNER_CANCEL.sigtermAfterMs)) === 'time') send('SIGTERM');
+  if ((await after(RUNNER_CANCEL.sigkillAfterMs)) === 'time') send('SIGKILL');
+  await exited;
+  return sent;
+}

@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/inputs.js';
 import { main } from '../../src/main.js';
-import { post } from '../../src/post.js';
+import { post, withPostCleanup } from '../../src/post.js';
+import type { Results } from '../../src/evidence/model.js';
+import type { StageRecord } from '../../src/types.js';
 import { checkpoint, markMainStarted, newRunState, resetSavedState, restore, STATE_VALUE_BUDGET } from '../../src/state.js';
 import type { Config, RunState } from '../../src/types.js';
 import { ROOT } from '../support/fixtures.js';
@@ -224,5 +226,92 @@ describe('post uploads the evidence main could not', () => {
     const before = service.artifacts.length;
     await captureStdout(() => asPostStep(files, inputs, () => post(), { ...BASE, ...service.env }));
     expect(service.artifacts.length).toBe(before);
+  });
+});
+
+describe('a cancelled run writes results.json before cleanup starts, and again after', () => {
+  it('SIGINT during preflight: results.json at once (cancelled, the stage, cleanup pending), then with cleanup done; the step fails', async () => {
+    // An API that accepts connections and never answers: preflight waits until the cancel.
+    const { createServer } = await import('node:http');
+    const server = createServer(() => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const files = makeStepFiles();
+    const evidenceDir = path.join(files.dir, 'evidence');
+    const inputs = inputsFor(evidenceDir, { kubeconfig: loopbackKubeconfig((server.address() as { port: number }).port), stages: 'preflight' });
+    const resultsFile = path.join(evidenceDir, 'results.json');
+    type R = {
+      run: { result: string; cancelled?: { signal: string; stage: string; cleanup: string } };
+      stages: { name: string; status: string; message: string }[];
+    };
+    const read = () => JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as R;
+    let atSignal: R | undefined;
+    try {
+      const { stdout } = await captureStdout(() =>
+        withStepEnv({ ...BASE, ...inputVars(inputs), GITHUB_STATE: files.state, GITHUB_OUTPUT: files.output, GITHUB_STEP_SUMMARY: files.summary }, async () => {
+          const done = main();
+          // The request is open: preflight is under way.
+          await new Promise<void>((r) => server.once('request', () => r()));
+          process.emit('SIGINT', 'SIGINT');
+          // Written by the signal handler itself, before anything else runs.
+          atSignal = read();
+          await done;
+        }),
+      );
+      expect(atSignal!.run.cancelled).toMatchObject({ signal: 'SIGINT', stage: 'preflight', cleanup: 'pending' });
+      expect(atSignal!.stages.map((s) => [s.name, s.status])).toEqual([['preflight', 'fail']]);
+      expect(atSignal!.stages[0]!.message).toMatch(/preflight cancelled \(SIGINT\)/);
+      const after = read();
+      expect(after.run.result).toBe('fail');
+      expect(after.run.cancelled).toMatchObject({ signal: 'SIGINT', stage: 'preflight', cleanup: 'pass' });
+      expect(after.stages.find((s) => s.name === 'preflight')).toMatchObject({ status: 'fail', message: expect.stringMatching(/cancel/) });
+      expect(after.stages.find((s) => s.name === 'cleanup')).toMatchObject({ status: 'pass' });
+      expect(stdout).toContain('::warning::received SIGINT: stopping the current stage, then cleaning up');
+      expect(stdout).toMatch(/::error::preflight: /);
+      // Outputs are there for the steps that follow (if: always()).
+      expect(readCommandFile(fs.readFileSync(files.output, 'utf8')).values).toMatchObject({ result: 'fail', 'failed-stage': 'preflight' });
+      // Post knows main wrote the evidence but did not upload it.
+      expect(readCommandFile(fs.readFileSync(files.state, 'utf8')).values.evidence).toBe('written');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe('withPostCleanup', () => {
+  const rec = (name: StageRecord['name'], status: StageRecord['status'], message = ''): StageRecord => ({
+    name,
+    status,
+    message,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    finishedAt: '2026-01-01T00:01:00.000Z',
+    durationMs: 60_000,
+    evidence: [],
+    diagnostics: [],
+  });
+  const killed = {
+    run: {
+      result: 'fail',
+      failedStage: 'provision',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      cancelled: { signal: 'SIGINT', stage: 'provision', at: 'x', cleanup: 'pending' },
+    },
+    stages: [rec('provision', 'fail', 'provision cancelled')],
+  } as unknown as Results;
+
+  it("puts post's cleanup in main's results and settles the cancel's cleanup", () => {
+    const r = withPostCleanup(killed, rec('cleanup', 'pass', 'namespace deleted'))!;
+    expect(r.stages.map((s) => [s.name, s.status, s.message])).toEqual([
+      ['provision', 'fail', 'provision cancelled'],
+      ['cleanup', 'pass', 'post step: namespace deleted'],
+    ]);
+    expect(r.run.cancelled).toMatchObject({ cleanup: 'pass' });
+    expect(r.run.durationMs).toBe(60_000);
+  });
+
+  it('a failed post cleanup fails the run', () => {
+    const passed = { ...killed, run: { ...killed.run, result: 'pass', failedStage: null, cancelled: undefined }, stages: [] } as unknown as Results;
+    const r = withPostCleanup(passed, rec('cleanup', 'fail', 'left behind: namespace'))!;
+    expect(r.run).toMatchObject({ result: 'fail', failedStage: 'cleanup' });
   });
 });

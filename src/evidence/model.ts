@@ -23,6 +23,8 @@ export interface Results {
     finishedAt: string;
     durationMs: number;
     github: Record<string, string>;
+    /** Set when the run was cancelled (the runner's SIGINT/SIGTERM): by what, in which stage, and how far cleanup got (since 1.1). */
+    cancelled?: CancelledRun;
   };
   cluster: { context: string | null; kubernetesVersion: string | null };
   scenario: {
@@ -45,6 +47,15 @@ export interface Results {
   requirements: RequirementVerdict[];
   stages: StageRecord[];
   timeline: TimelineEntry[];
+}
+
+/** A cancelled run: the signal, the stage it stopped, and cleanup's state when results.json was written. */
+export interface CancelledRun {
+  signal: string;
+  stage: StageName | null;
+  at: string;
+  /** pending: written before cleanup started (the kill may come first); pass/fail: cleanup's outcome. */
+  cleanup: 'pending' | 'pass' | 'fail';
 }
 
 const GITHUB_VARS = ['GITHUB_REPOSITORY', 'GITHUB_RUN_ID', 'GITHUB_RUN_ATTEMPT', 'GITHUB_JOB', 'GITHUB_WORKFLOW', 'GITHUB_SHA', 'GITHUB_REF'];
