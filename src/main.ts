@@ -35,12 +35,11 @@ export async function main(): Promise<void> {
   const cancel = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     const first = !cancel.signal.aborted;
-    core.warning(first ? `received ${sig}: stopping the current stage, then cleaning up` : `received ${sig}: still cleaning up (post cleans up what is left)`);
-    if (first) {
-      state.cancelled = { signal: sig, stage: state.current ?? null, at: new Date().toISOString(), cleanup: 'pending' };
-      cancel.abort(new Error(`cancelled by ${sig}`));
-    }
+    if (first) state.cancelled = { signal: sig, stage: state.current ?? null, at: new Date().toISOString(), cleanup: 'pending' };
+    // The evidence first (synchronously): the kill may follow any moment.
     writeCancelled(config, run, state);
+    core.warning(first ? `received ${sig}: stopping the current stage, then cleaning up` : `received ${sig}: still cleaning up (post cleans up what is left)`);
+    if (first) cancel.abort(new Error(`cancelled by ${sig}`));
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
 
