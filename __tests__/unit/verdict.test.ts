@@ -142,6 +142,12 @@ describe('results.json schema 1.1', () => {
     expect(old.schemaVersion).toBe('1.0');
     expect(validate(old)).toBe(true);
   });
+  it('a 1.0 file read back (no requirements) still renders', () => {
+    const old = JSON.parse(fs.readFileSync(path.join(ROOT, 'docs/example/results.json'), 'utf8')) as Parameters<typeof renderSummary>[0];
+    expect(renderSummary(old)).toMatch(/^## GPU autoscaling conformance: PASS/);
+    expect(renderEvidenceMarkdown(old, T0)).toContain('- **Result:** PASS');
+    expect(renderJunit(old)).toContain('<property name="result" value="pass"/>');
+  });
   it('accepts the three results and rejects others', () => {
     const r = JSON.parse(JSON.stringify(fixtureResults())) as { schemaVersion: string; run: { result: string } };
     expect(r.schemaVersion).toBe('1.1');

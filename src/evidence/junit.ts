@@ -26,7 +26,7 @@ export function renderJunit(r: Results): string {
   const properties = [
     ['result', r.run.result],
     ...(r.run.unproven ? [['unproven', r.run.unproven]] : []),
-    ...r.requirements.map((v) => [v.id, `${v.result}${v.reason ? ` (${v.reason})` : ''}`]),
+    ...(r.requirements ?? []).map((v) => [v.id, `${v.result}${v.reason ? ` (${v.reason})` : ''}`]),
   ].map(([name, value]) => `      <property name="${escapeXml(name!)}" value="${escapeXml(value!)}"/>`);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',

@@ -53,7 +53,7 @@ const REQUIREMENT_WORDS: Record<RequirementVerdict['result'], string> = { pass: 
 
 /** "`cluster_autoscaling`: PASS (scale-up only: ...)"; "`pod_autoscaling`: not checked (...)". */
 export function requirementLines(r: Results): string[] {
-  return r.requirements.map((v) => `\`${v.id}\`: ${REQUIREMENT_WORDS[v.result]}${v.reason ? ` (${v.reason})` : ''}`);
+  return (r.requirements ?? []).map((v) => `\`${v.id}\`: ${REQUIREMENT_WORDS[v.result]}${v.reason ? ` (${v.reason})` : ''}`);
 }
 
 function headline(r: Results): string {

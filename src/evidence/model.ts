@@ -43,8 +43,8 @@ export interface Results {
   versions: Record<string, string>;
   cache: RunState['cache'];
   outputs: { nodesProvisioned: number | null; podsScheduled: number | null; hpaDesiredReplicas: number | null };
-  /** What the run may claim per conformance requirement: pass, fail, or not checked and why. */
-  requirements: RequirementVerdict[];
+  /** What the run may claim per conformance requirement: pass, fail, or not checked and why (since 1.1: absent from a 1.0 file read back). */
+  requirements?: RequirementVerdict[];
   stages: StageRecord[];
   timeline: TimelineEntry[];
 }
