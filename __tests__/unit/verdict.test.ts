@@ -84,9 +84,9 @@ describe('requirementVerdicts', () => {
       {
         id: 'cluster_autoscaling',
         result: 'not-checked',
-        reason: 'workload, pending, provision, schedule, consolidation did not run (not selected by the stages input)',
+        reason: 'workload, pending, provision, schedule, consolidation did not run: not selected by the stages input',
       },
-      { id: 'pod_autoscaling', result: 'not-checked', reason: 'workload, hpa did not run (not selected by the stages input)' },
+      { id: 'pod_autoscaling', result: 'not-checked', reason: 'workload, hpa did not run: not selected by the stages input' },
     ]);
   });
   it('fails only the requirement whose stage failed; an earlier failure leaves it unchecked', () => {
@@ -111,13 +111,13 @@ describe('evidence of an inconclusive run', () => {
   const r = resultsFor(selection(['cleanup']), { stages: 'cleanup' });
   it('results.json says inconclusive and why, and is valid against the schema', () => {
     expect(r.run).toMatchObject({ result: 'inconclusive', failedStage: null });
-    expect(r.run.unproven).toContain('workload, hpa, pending, provision, schedule, consolidation did not run (not selected by the stages input)');
+    expect(r.run.unproven).toContain('workload, hpa, pending, provision, schedule, consolidation did not run: not selected by the stages input');
     expect(validate(JSON.parse(JSON.stringify(r)))).toBe(true);
   });
   it('the Markdown never claims cluster_autoscaling or pod_autoscaling PASS, and says the API was not contacted', () => {
     const md = renderEvidenceMarkdown(r, T0);
     expect(md).toContain('- **Result:** INCONCLUSIVE (not proven: ');
-    expect(md).toContain('`cluster_autoscaling`: not checked (workload, pending, provision, schedule, consolidation did not run');
+    expect(md).toContain('`cluster_autoscaling`: not checked (workload, pending, provision, schedule, consolidation did not run:');
     expect(md).toContain('`pod_autoscaling`: not checked (');
     // Stages may pass (cleanup: PASS); the run and the requirements may not.
     expect(md).not.toMatch(/(Result:\*\*|_autoscaling`:) .*PASS/);

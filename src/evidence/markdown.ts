@@ -46,7 +46,7 @@ export function stageGantt(r: Results): string {
 function verdictText(r: Results): string {
   if (r.run.result === 'pass') return '✅ PASS';
   if (r.run.result === 'fail') return `❌ FAIL in stage \`${r.run.failedStage}\``;
-  return `⚠️ INCONCLUSIVE: nothing failed, but the chain was not proven: ${r.run.unproven}`;
+  return '⚠️ INCONCLUSIVE: nothing failed, but the chain was not proven';
 }
 
 const REQUIREMENT_WORDS: Record<RequirementVerdict['result'], string> = { pass: 'PASS', fail: 'FAIL', 'not-checked': 'not checked' };
@@ -76,7 +76,7 @@ export function renderSummary(r: Results): string {
     headline(r),
     failed ? `> [!CAUTION]\n> **${failed.name}:** ${cell(failed.message)}` : '',
     r.run.result === 'inconclusive'
-      ? `> [!WARNING]\n> **Not proven:** ${cell(r.run.unproven)}. Run the stages workload through schedule to prove the chain.`
+      ? `> [!WARNING]\n> **Not proven:** ${cell(r.run.unproven)}. Nothing failed, and nothing is claimed: run these stages to prove the chain.`
       : '',
     requirementLines(r)
       .map((l) => `- ${l}`)

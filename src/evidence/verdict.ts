@@ -46,11 +46,11 @@ export function resultOf(stages: StageRecord[], config: Scope): { result: RunRes
   return { result: unproven.length ? 'inconclusive' : 'pass', failedStage: null, unproven };
 }
 
-/** "hpa, pending did not run (not selected by the stages input)": stages that share a reason, grouped. */
+/** "hpa, pending did not run: not selected by the stages input": stages that share a reason, grouped. */
 export function describeUnproven(unproven: Unproven[]): string {
   const byReason = new Map<string, StageName[]>();
   for (const u of unproven) byReason.set(u.reason, [...(byReason.get(u.reason) ?? []), u.stage]);
-  return [...byReason].map(([reason, names]) => `${names.join(', ')} did not run (${reason})`).join('; ');
+  return [...byReason].map(([reason, names]) => `${names.join(', ')} did not run: ${reason}`).join('; ');
 }
 
 /**
