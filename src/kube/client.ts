@@ -75,6 +75,45 @@ class ActionKubeConfig extends k8s.KubeConfig {
   }
 }
 
+/** A view of a KubeConfig whose requests use connections of their own, which close() ends (in flight or not). */
+export interface DedicatedConnection {
+  kc: k8s.KubeConfig;
+  close(): void;
+}
+
+/**
+ * The same credentials and TLS settings as `kc`, on a dispatcher of its own instead of the shared
+ * one. For watches: client-node's Watch keeps its AbortController to itself until the response
+ * headers arrive, so a watch still connecting cannot be aborted; destroying its dispatcher can.
+ * (When the cluster needs no TLS options the library uses the global dispatcher: close() then
+ * has nothing to end.)
+ */
+export function dedicatedConnection(kc: k8s.KubeConfig): DedicatedConnection {
+  const dispatchers: { destroy(): Promise<void> }[] = [];
+  const own = Object.create(kc) as k8s.KubeConfig;
+  const uncached = (k8s.KubeConfig.prototype as unknown as { createDispatcher(cluster: k8s.Cluster | null, agentOptions: object): unknown }).createDispatcher;
+  let closed = false;
+  Object.defineProperty(own, 'createDispatcher', {
+    value: (cluster: k8s.Cluster | null, agentOptions: object) => {
+      const tlsKey = (agentOptions as { key?: unknown }).key;
+      if (tlsKey) registerSecret(Buffer.isBuffer(tlsKey) ? tlsKey.toString('utf8') : String(tlsKey));
+      const d = uncached.call(own, cluster, agentOptions) as { destroy(): Promise<void> } | undefined;
+      if (d) {
+        dispatchers.push(d);
+        if (closed) void d.destroy().catch(() => undefined);
+      }
+      return d;
+    },
+  });
+  return {
+    kc: own,
+    close() {
+      closed = true;
+      for (const d of dispatchers.splice(0)) void d.destroy().catch(() => undefined);
+    },
+  };
+}
+
 /** Loads the kubeconfig (file input, else KUBECONFIG / in-cluster / ~/.kube/config) and makes the clients. */
 export function loadKubeConfig(config: Pick<Config, 'kubeconfig' | 'context'>): k8s.KubeConfig {
   const kc = new ActionKubeConfig();

@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import * as k8s from '@kubernetes/client-node';
-import type { Kube } from './client.js';
+import { dedicatedConnection, type DedicatedConnection, type Kube } from './client.js';
 import { ApiError, getJson } from './raw.js';
 import { asTlsError, isTlsError } from './transient.js';
 
@@ -137,6 +137,13 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
   let lastLog = Date.now();
   let attempt = 0;
   let controller: AbortController | undefined;
+  // The connection of the current watch: closed when it ends, and at once on abort, also while
+  // it is still connecting (before the library hands out its controller).
+  let connection: DedicatedConnection | undefined;
+  const closeConnection = () => {
+    controller?.abort();
+    connection?.close();
+  };
 
   // Since when the API has not answered (list or watch failing), so a wait that ends during an
   // outage says so instead of only showing the last state it saw.
@@ -150,7 +157,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
   let onAbort: (() => void) | undefined;
   const abortPromise = new Promise<never>((_, reject) => {
     onAbort = () => {
-      controller?.abort();
+      closeConnection();
       reject(aborted());
     };
     if (opts.signal.aborted) onAbort();
@@ -191,7 +198,9 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
       let events = 0;
       let settle!: (v: { result: R } | Outcome) => void;
       const ended = new Promise<{ result: R } | Outcome>((res) => (settle = res));
-      const w = new k8s.Watch(kube.kc);
+      closeConnection();
+      connection = dedicatedConnection(kube.kc);
+      const w = new k8s.Watch(connection.kc);
       // The client's default inactivity timeout (30 s) would cut quiet watches; the server's timeoutSeconds ends them first.
       (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = ((opts.timeoutSeconds ?? 290) + 30) * 1000;
       controller = await Promise.race([
@@ -231,7 +240,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
         abortPromise,
       ]);
       const outcome = await Promise.race([ended, abortPromise]);
-      controller.abort();
+      closeConnection();
       if ('result' in outcome) return outcome.result;
       if (outcome.kind === 'gone') {
         log(`${opts.describe}: resourceVersion ${rv} expired (410 Gone); relisting`);
@@ -256,7 +265,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
     }
   } finally {
     clearInterval(progress);
-    controller?.abort();
+    closeConnection();
     if (onAbort) opts.signal.removeEventListener('abort', onAbort);
   }
 }

@@ -1,0 +1,47 @@
+// A watch still connecting when its signal fires is ended with it: the loopback server holds the
+// watch request without answering (an apiserver under load, a proxy), the signal aborts, and the
+// server must see the connection closed at once, not when the client's 5-minute timeout ends it
+// (the connection would keep main alive after its stage ended).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../src/kube/client.js';
+import { watchUntil, WatchAbortedError } from '../../src/kube/watch.js';
+import { loopbackKubeconfig } from '../support/loopback.js';
+
+let server: Server;
+let kubeconfig: string;
+/** Watch requests received, each with a promise of its connection closing. */
+const watches: { closed: Promise<number> }[] = [];
+let onWatch: (() => void) | undefined;
+
+beforeAll(async () => {
+  server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url!.includes('watch=true')) {
+      // Never answers: the client is still connecting.
+      watches.push({ closed: new Promise((r) => req.socket.once('close', () => r(Date.now()))) });
+      onWatch?.();
+      return;
+    }
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: '7' }, items: [] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  kubeconfig = loopbackKubeconfig((server.address() as AddressInfo).port);
+});
+afterAll(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+
+describe('a watch still connecting when the signal fires', () => {
+  it('is aborted with it: the wait rejects at once and the server sees the connection closed', async () => {
+    const kube = connect({ kubeconfig });
+    const ctl = new AbortController();
+    const requested = new Promise<void>((r) => (onWatch = r));
+    const waiting = watchUntil(kube, { path: '/api/v1/nodes', signal: ctl.signal, describe: 'a node', until: () => undefined, log: () => undefined });
+    await requested;
+    const abortedAt = Date.now();
+    ctl.abort(new Error('stage ended'));
+    await expect(waiting).rejects.toBeInstanceOf(WatchAbortedError);
+    const closedAt = await Promise.race([watches.at(-1)!.closed, new Promise<number>((r) => setTimeout(() => r(Number.POSITIVE_INFINITY), 3000))]);
+    expect(closedAt - abortedAt).toBeLessThan(1000);
+  });
+});
