@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseQuantity } from '../../src/checks/quantity.js';
 import { connect, type Kube } from '../../src/kube/client.js';
 import { getJson } from '../../src/kube/raw.js';
-import { probeUntil } from '../../src/kube/wait.js';
+import { probeUntil } from '../../src/stages/wait.js';
 import { watchUntil } from '../../src/kube/watch.js';
 import { loadBed, setGpuMetrics, type Bed } from '../../testbed/lib/bed.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';

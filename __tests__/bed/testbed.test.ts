@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseQuantity } from '../../src/checks/quantity.js';
 import { connect, type Kube } from '../../src/kube/client.js';
 import { getJson, rawRequest } from '../../src/kube/raw.js';
-import { probeUntil } from '../../src/kube/wait.js';
+import { probeUntil } from '../../src/stages/wait.js';
 import { watchUntil } from '../../src/kube/watch.js';
 import { addComponent, bin, loadBed, removeComponent, setGpuMetrics, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
 import { isAlive } from '../../testbed/lib/proc.js';

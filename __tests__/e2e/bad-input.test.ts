@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describePermission, requiredPermissions } from '../../src/checks/permissions.js';
+import { describePermission } from '../../src/checks/permissions.js';
+import { permissionsFor } from '../../src/karpenter/index.js';
 import { configFrom } from '../../src/inputs.js';
 import { freePort } from '../../src/tools/karpenter-process.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
@@ -193,7 +194,7 @@ describe('bad input that reaches the cluster', () => {
     const r = await run(inputs);
     expect(r.outputs).toMatchObject({ result: 'fail', 'failed-stage': 'preflight' });
     const config = configFrom({ ...inputs, 'evidence-dir': path.join(tmp, 'x') });
-    const perms = requiredPermissions(config, 'gpu-conformance-norbac');
+    const perms = permissionsFor(config, 'gpu-conformance-norbac');
     expect(perms.length).toBeGreaterThan(10);
     expect(r.main.stdout).toContain(`::error::preflight: Expected every permission the selected stages need; ${perms.length} denied:`);
     const message = errorLine(r, 'preflight');

@@ -11,7 +11,7 @@ import { configFrom } from '../../src/inputs.js';
 import { HEARTBEAT_ANNOTATION, HEARTBEAT_STALE_MS, liveRuns } from '../../src/checks/liveness.js';
 import { NODEPOOLS, podsIn } from '../../src/kube/paths.js';
 import { getJson } from '../../src/kube/raw.js';
-import { probeUntil } from '../../src/kube/wait.js';
+import { probeUntil } from '../../src/stages/wait.js';
 import { watchUntil } from '../../src/kube/watch.js';
 import { runStages } from '../../src/runner.js';
 import { cleanupStage } from '../../src/stages/cleanup.js';

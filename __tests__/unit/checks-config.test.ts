@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configFrom } from '../../src/inputs.js';
-import { describePermission, needsExternalMetrics, requiredPermissions } from '../../src/checks/permissions.js';
+import { describePermission, needsExternalMetrics } from '../../src/checks/permissions.js';
+import { permissionsFor } from '../../src/karpenter/index.js';
 import { cheapestFit, priceOf, sizeNode } from '../../src/checks/rightsizing.js';
 import { desiredReplicas, initialReplicas, renderWorkload } from '../../src/checks/workload.js';
 import { newRunState } from '../../src/state.js';
 import { pluralOf } from '../../src/stages/cleanup.js';
-import { softMarginMs } from '../../src/kube/wait.js';
+import { softMarginMs } from '../../src/stages/wait.js';
 import { collectionPath } from '../../src/kube/paths.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered manifests are checked field by field
@@ -21,7 +22,7 @@ const templates = {
 describe('permissions per stage and mode', () => {
   it('covers the workload, HPA and metric in the metric scenario', () => {
     const config = configFrom({ 'run-id': 'r1' });
-    const perms = requiredPermissions(config, 'ns-r1');
+    const perms = permissionsFor(config, 'ns-r1');
     const has = (verb: string, resource: string, ns?: string) => perms.some((p) => p.verb === verb && p.resource === resource && p.namespace === ns);
     expect(has('create', 'deployments', 'ns-r1')).toBe(true);
     expect(has('create', 'horizontalpodautoscalers', 'ns-r1')).toBe(true);
@@ -35,7 +36,7 @@ describe('permissions per stage and mode', () => {
   });
   it('needs no HPA or metric access in the pending-pods scenario, nor for unselected stages', () => {
     const config = configFrom({ 'run-id': 'r1', scenario: 'pending-pods', stages: 'preflight,workload,pending,cleanup' });
-    const perms = requiredPermissions(config, 'ns');
+    const perms = permissionsFor(config, 'ns');
     expect(perms.some((p) => p.resource === 'horizontalpodautoscalers')).toBe(false);
     expect(perms.some((p) => p.group === 'external.metrics.k8s.io')).toBe(false);
     // only preflight's list, which tells live runs from leftovers by their NodePools
@@ -43,8 +44,8 @@ describe('permissions per stage and mode', () => {
     expect(needsExternalMetrics(config)).toBe(false);
   });
   it("adds Helm's objects only in the Helm modes", () => {
-    const helm = requiredPermissions(configFrom({ 'run-id': 'r', 'karpenter-mode': 'registry', 'image-repository': 'localhost:5000/karpenter' }), 'ns');
-    const proc = requiredPermissions(configFrom({ 'run-id': 'r', 'karpenter-mode': 'process' }), 'ns');
+    const helm = permissionsFor(configFrom({ 'run-id': 'r', 'karpenter-mode': 'registry', 'image-repository': 'localhost:5000/karpenter' }), 'ns');
+    const proc = permissionsFor(configFrom({ 'run-id': 'r', 'karpenter-mode': 'process' }), 'ns');
     expect(helm.some((p) => p.resource === 'clusterroles')).toBe(true);
     expect(proc.some((p) => p.resource === 'clusterroles')).toBe(false);
   });

@@ -1,11 +1,15 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { kindImageCheckArgs, manifestUrl } from '../../src/stages/karpenter-build.js';
-import { deploymentHealthy, gpuNodePools, minimalKubeconfig, type NodePoolLike, reconciled } from '../../src/stages/karpenter-install.js';
+import { deploymentHealthy, gpuNodePools, type NodePoolLike, reconciled } from '../../src/checks/karpenter.js';
+import { kindImagesArgs } from '../../src/karpenter/helm.js';
+import { providerFor } from '../../src/karpenter/index.js';
+import { minimalKubeconfig } from '../../src/karpenter/process.js';
+import { karpenterValues } from '../../src/karpenter/values.js';
 import { kwokNodeClassReadyPatch, labelled, withTemplateLabel } from '../../src/stages/nodepool.js';
-import { toolsFor } from '../../src/stages/tools.js';
-import { helmUninstallArgs, helmUpgradeArgs, karpenterValues } from '../../src/tools/helm.js';
+import { helmUninstallArgs, helmUpgradeArgs } from '../../src/tools/helm.js';
+import { manifestUrl } from '../../src/tools/registry.js';
+import type { Config } from '../../src/types.js';
 import { goBuildArgs, goBuildEnv, karpenterCacheVersion, koBuildArgs, koBuildEnv, parseImageRef } from '../../src/tools/karpenter.js';
 import { karpenterProcessEnv } from '../../src/tools/karpenter-process.js';
 import { goModDownloadArgs } from '../../src/tools/gomod.js';
@@ -53,7 +57,8 @@ describe('build command lines', () => {
   });
   it('ko build for kind: side-loaded into the named cluster', () => {
     expect(koBuildArgs('amd64')).toEqual(['build', '-B', '--platform=linux/amd64', './kwok']);
-    expect(koBuildEnv({ PATH: '/bin' }, { mode: 'kind', karpenterVersion: 'v1.8.0', clusterName: 'gpu-ci' })).toEqual({
+    const kind = providerFor({ karpenterMode: 'kind' });
+    expect(koBuildEnv({ PATH: '/bin' }, 'v1.8.0', { KO_DOCKER_REPO: 'kind.local', KIND_CLUSTER_NAME: 'gpu-ci' })).toEqual({
       PATH: '/bin',
       CGO_ENABLED: '0',
       GOWORK: 'off',
@@ -61,12 +66,12 @@ describe('build command lines', () => {
       KO_DOCKER_REPO: 'kind.local',
       KIND_CLUSTER_NAME: 'gpu-ci',
     });
+    expect(kind.mode).toBe('kind');
   });
   it('ko build for a registry: pushed to image-repository', () => {
-    const env = koBuildEnv({}, { mode: 'registry', karpenterVersion: 'v1.8.0', clusterName: 'kind', imageRepository: 'ghcr.io/org/karpenter' });
+    const env = koBuildEnv({ KIND_CLUSTER_NAME: 'x' }, 'v1.8.0', { KO_DOCKER_REPO: 'ghcr.io/org/karpenter' });
     expect(env.KO_DOCKER_REPO).toBe('ghcr.io/org/karpenter');
-    expect(env.KIND_CLUSTER_NAME).toBeUndefined();
-    expect(() => koBuildEnv({}, { mode: 'registry', karpenterVersion: 'v1.8.0', clusterName: 'kind' })).toThrow('needs image-repository');
+    expect(env.GOFLAGS).toBe('-mod=readonly -ldflags=-X=sigs.k8s.io/karpenter/pkg/operator.Version=v1.8.0');
   });
 });
 
@@ -85,16 +90,19 @@ describe('image references', () => {
     expect(manifestUrl('ghcr.io/o/kwok:latest@sha256:abc')).toBe('https://ghcr.io/v2/o/kwok/manifests/sha256:abc');
     expect(manifestUrl('kwok')).toBeUndefined();
   });
-  it('kind image check runs crictl on the control-plane node', () => {
-    expect(kindImageCheckArgs('gpu-ci', 'kind.local/kwok:abc')).toEqual(['exec', 'gpu-ci-control-plane', 'crictl', 'inspecti', '-q', 'kind.local/kwok:abc']);
+  it("kind image check lists containerd's images on the control-plane node", () => {
+    expect(kindImagesArgs('gpu-ci')).toEqual(['exec', 'gpu-ci-control-plane', 'ctr', '-n', 'k8s.io', 'images', 'ls', '-q']);
   });
 });
 
 describe('Helm', () => {
   it('kind values: the side-loaded image, never pulled, instance types mounted', () => {
-    expect(karpenterValues({ mode: 'kind', image: { repository: 'kind.local/kwok', tag: '0123abcd' } })).toEqual({
+    expect(
+      karpenterValues({ image: { repository: 'kind.local/kwok', tag: '0123abcd' }, pullPolicy: 'Never', featureGates: { staticCapacity: false } }),
+    ).toEqual({
       imagePullPolicy: 'Never',
       logLevel: 'info',
+      settings: { featureGates: { staticCapacity: false } },
       controller: {
         image: { repository: 'kind.local/kwok', tag: '0123abcd', digest: '' },
         env: [{ name: 'INSTANCE_TYPES_FILE_PATH', value: '/etc/karpenter/instance-types/instance-types.json' }],
@@ -105,7 +113,12 @@ describe('Helm', () => {
     });
   });
   it('registry values: pulled by digest, IfNotPresent', () => {
-    const v = karpenterValues({ mode: 'registry', image: { repository: 'r.io/kwok', digest: 'sha256:abc' }, logLevel: 'debug' }) as {
+    const v = karpenterValues({
+      image: { repository: 'r.io/kwok', digest: 'sha256:abc' },
+      pullPolicy: 'IfNotPresent',
+      featureGates: {},
+      logLevel: 'debug',
+    }) as {
       imagePullPolicy: string;
       logLevel: string;
       controller: { image: unknown };
@@ -170,10 +183,12 @@ describe('Helm', () => {
     ]);
   });
   it('tools per mode: ko and helm only where an image is built', () => {
-    const c = { koVersion: 'v0.18.1', helmVersion: 'v3.19.5' };
-    expect(toolsFor({ ...c, karpenterMode: 'kind' }).map((t) => `${t.desc.name}@${t.version}`)).toEqual(['ko@v0.18.1', 'helm@v3.19.5']);
-    expect(toolsFor({ ...c, karpenterMode: 'registry' })).toHaveLength(2);
-    expect(toolsFor({ ...c, karpenterMode: 'process' })).toEqual([]);
+    const c = { koVersion: 'v0.18.1', helmVersion: 'v3.19.5' } as Config;
+    const tools = (karpenterMode: Config['karpenterMode']) => providerFor({ karpenterMode }).tools({ ...c, karpenterMode });
+    expect(tools('kind').map((t) => `${t.desc.name}@${t.version}`)).toEqual(['ko@v0.18.1', 'helm@v3.19.5']);
+    expect(tools('registry')).toHaveLength(2);
+    expect(tools('process')).toEqual([]);
+    expect(tools('existing')).toEqual([]);
   });
 });
 

@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { requiredPermissions, describePermission, type Permission } from '../../src/checks/permissions.js';
+import { describePermission, type Permission } from '../../src/checks/permissions.js';
+import { permissionsFor } from '../../src/karpenter/index.js';
 import { INPUT_DEFAULTS } from '../../src/defaults.js';
 import { configFrom } from '../../src/inputs.js';
 import { downloadModule } from '../../src/tools/gomod.js';
@@ -110,7 +111,7 @@ describe('manifests/rbac.yaml grants what the preflight requires', () => {
     for (const scenario of SCENARIOS) {
       it(`karpenter-mode ${mode}, scenario ${scenario}: ${ROLES_FOR[mode].join(' + ')}`, () => {
         const config = configFrom(inputsFor(mode, scenario), env);
-        const perms = requiredPermissions(config, 'gpu-conformance-run');
+        const perms = permissionsFor(config, 'gpu-conformance-run');
         expect(perms.length).toBeGreaterThan(10);
         const denied = perms.filter((p) => !allows(rulesFor(mode), toRequest(p))).map(describePermission);
         expect(denied).toEqual([]);
@@ -120,7 +121,7 @@ describe('manifests/rbac.yaml grants what the preflight requires', () => {
 
   it('the base role alone does not satisfy the Helm modes (the extra roles are needed)', () => {
     const config = configFrom(inputsFor('kind', 'metric'), env);
-    const denied = requiredPermissions(config, 'ns').filter((p) => !allows(role(BASE), toRequest(p)));
+    const denied = permissionsFor(config, 'ns').filter((p) => !allows(role(BASE), toRequest(p)));
     expect(denied.map((p) => p.resource)).toContain('clusterroles');
   });
 

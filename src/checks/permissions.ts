@@ -12,13 +12,15 @@ export interface Permission {
   stage: StageName;
 }
 
-type Rule = [verbs: string, group: string, resource: string, subresource?: string];
+/** verbs (comma-separated), API group, resource, subresource. */
+export type PermissionRule = [verbs: string, group: string, resource: string, subresource?: string];
+type Rule = PermissionRule;
 
-const KARPENTER = 'karpenter.sh';
+export const KARPENTER = 'karpenter.sh';
 const KWOK = 'karpenter.kwok.sh';
 
 /** What each stage does with the API (namespaced rules are checked in the run's namespace). */
-function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespaced: Rule[] } {
+function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { cluster: Rule[]; namespaced: Rule[] } {
   switch (stage) {
     case 'preflight':
       return {
@@ -31,41 +33,9 @@ function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespac
         ],
         namespaced: [],
       };
-    case 'karpenter-install': {
-      // CRDs are applied, then watched until Established.
-      const cluster: Rule[] = [['get,list,watch,create,patch', 'apiextensions.k8s.io', 'customresourcedefinitions']];
-      if (config.karpenterMode === 'existing')
-        return {
-          cluster: [
-            ['get,list', 'apps', 'deployments'],
-            ['get', 'apiextensions.k8s.io', 'customresourcedefinitions'],
-            ['get,list', KARPENTER, 'nodepools'],
-          ],
-          namespaced: [],
-        };
-      if (config.karpenterMode === 'process') {
-        // The child process runs with this kubeconfig: what Karpenter's controller itself does
-        // (create and remove nodes and NodeClaims, evict pods) must be allowed too, or the run
-        // would pass preflight and stall in provision.
-        cluster.push(['create,patch,update,delete', '', 'nodes'], ['create,patch,update,delete', KARPENTER, 'nodeclaims'], ['create', '', 'pods', 'eviction']);
-      }
-      if (config.karpenterMode === 'kind' || config.karpenterMode === 'registry') {
-        // Helm installs the chart's RBAC, workloads and release secrets.
-        cluster.push(
-          ['get,create,patch,delete', 'rbac.authorization.k8s.io', 'clusterroles'],
-          ['get,create,patch,delete', 'rbac.authorization.k8s.io', 'clusterrolebindings'],
-          ['get,create,patch,delete', 'rbac.authorization.k8s.io', 'roles'],
-          ['get,create,patch,delete', 'rbac.authorization.k8s.io', 'rolebindings'],
-          ['get,create,patch,delete', 'apps', 'deployments'],
-          ['get,create,patch,delete', '', 'serviceaccounts'],
-          ['get,create,patch,delete', '', 'services'],
-          ['get,create,patch,delete', '', 'configmaps'],
-          ['get,list,create,patch,delete', '', 'secrets'],
-          ['get,create', '', 'namespaces'],
-        );
-      }
-      return { cluster, namespaced: [] };
-    }
+    case 'karpenter-install':
+      // What installing means differs by mode: the mode's provider says (src/karpenter/).
+      return { cluster: installRules, namespaced: [] };
     case 'nodepool':
       return {
         cluster: [
@@ -138,12 +108,15 @@ function rulesFor(stage: StageName, config: Config): { cluster: Rule[]; namespac
   }
 }
 
-/** Every access the selected stages need, one entry per verb, without duplicates. Pure. */
-export function requiredPermissions(config: Config, namespace: string): Permission[] {
+/**
+ * Every access the selected stages need, one entry per verb, without duplicates. Pure.
+ * `installRules` are karpenter-install's, which the install mode decides (src/karpenter/).
+ */
+export function requiredPermissions(config: Config, namespace: string, installRules: PermissionRule[]): Permission[] {
   const seen = new Set<string>();
   const out: Permission[] = [];
   for (const stage of config.stages) {
-    const { cluster, namespaced } = rulesFor(stage, config);
+    const { cluster, namespaced } = rulesFor(stage, config, installRules);
     for (const [rules, ns] of [
       [cluster, undefined],
       [namespaced, namespace],

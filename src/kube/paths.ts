@@ -16,3 +16,4 @@ export function collectionPath(apiVersion: string, plural: string, namespace?: s
   const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
   return namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`;
 }
+export const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';

@@ -10,6 +10,14 @@ export interface RawResponse {
   body: unknown;
 }
 
+export interface RawOptions {
+  method?: 'GET' | 'DELETE' | 'PATCH';
+  query?: Record<string, string | undefined>;
+  /** A request body sent byte for byte (no typed serializer in between), with its content type. */
+  body?: { text: string; contentType: string };
+  signal?: AbortSignal;
+}
+
 /**
  * A GET (or other verb) on any API path, through the client's own request machinery (auth,
  * TLS, proxy from the kubeconfig). For paths the typed clients do not cover: list of any
@@ -18,7 +26,7 @@ export interface RawResponse {
 export async function rawRequest(
   kube: Kube,
   path: string,
-  opts: { method?: 'GET' | 'DELETE'; query?: Record<string, string | undefined>; signal?: AbortSignal } = {},
+  opts: RawOptions = {},
 ): Promise<RawResponse> {
   return askThroughRestarts(() => requestOnce(kube, path, opts), {
     what: `${opts.method ?? 'GET'} ${path}`,
@@ -31,15 +39,19 @@ export async function rawRequest(
 async function requestOnce(
   kube: Kube,
   path: string,
-  opts: { method?: 'GET' | 'DELETE'; query?: Record<string, string | undefined>; signal?: AbortSignal },
+  opts: RawOptions,
 ): Promise<RawResponse> {
   const cluster = kube.kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/$/, '') + path);
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, v);
-  const method = opts.method === 'DELETE' ? k8s.HttpMethod.DELETE : k8s.HttpMethod.GET;
+  const method = { GET: k8s.HttpMethod.GET, DELETE: k8s.HttpMethod.DELETE, PATCH: k8s.HttpMethod.PATCH }[opts.method ?? 'GET'];
   const ctx = new k8s.RequestContext(url.toString(), method);
   ctx.setHeaderParam('Accept', 'application/json');
+  if (opts.body) {
+    ctx.setHeaderParam('Content-Type', opts.body.contentType);
+    ctx.setBody(opts.body.text);
+  }
   ctx.setHeaderParam('User-Agent', USER_AGENT);
   await kube.kc.applySecurityAuthentication(ctx);
   if (opts.signal) ctx.setSignal(opts.signal);
@@ -60,6 +72,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly path: string,
     readonly text: string,
+    readonly method = 'GET',
   ) {
     const msg = (() => {
       try {
@@ -68,7 +81,7 @@ export class ApiError extends Error {
         return text;
       }
     })();
-    super(`GET ${path}: HTTP ${status}: ${msg.slice(0, 300)}`);
+    super(`${method} ${path}: HTTP ${status}: ${msg.slice(0, 300)}`);
     this.name = 'ApiError';
   }
 }

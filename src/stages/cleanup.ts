@@ -2,13 +2,12 @@ import * as k8s from '@kubernetes/client-node';
 import { isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } from '../checks/capacity.js';
 import { deleteObject, FIELD_MANAGER } from '../kube/apply.js';
 import type { Kube } from '../kube/client.js';
-import { eventsItem, nodeClaims, poolNodes } from '../kube/inspect.js';
+import { eventsItem, nodeClaims, poolNodes } from './inspect.js';
 import { collectionPath, NAMESPACES, NODECLAIMS, NODES } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
-import { probeUntil, waitFor, withSoftDeadline } from '../kube/wait.js';
-import { uninstallReleases } from '../tools/helm.js';
-import { karpenterRunning, stopKarpenterProcess } from '../tools/karpenter-process.js';
-import { runIdentity } from './provision.js';
+import { probeUntil, waitFor, withSoftDeadline } from './wait.js';
+import { providerFor } from '../karpenter/index.js';
+import { runIdentity } from './identity.js';
 import type { RunState } from '../types.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
@@ -165,7 +164,7 @@ export const cleanupStage: Stage = {
       // Process mode with this run's Karpenter gone (killed, or stopped by a main that could not
       // reach the cluster): nobody would run the finalizers. KWOK claims have nothing real behind
       // them, so they and their Nodes are released here.
-      const orphaned = config.karpenterMode === 'process' && !karpenterRunning(run);
+      const orphaned = providerFor(config).claimsOrphaned(run);
       if (orphaned) await releaseKwokClaims(kube, mine);
       await waitFor<NodeClaim, true>(
         ctx,
@@ -202,15 +201,9 @@ export const cleanupStage: Stage = {
       return removed.length ? `deleted ${removed.join(', ')}` : undefined;
     });
 
-    await step('Karpenter process', async () => {
-      const pid = run.karpenterPid;
-      await stopKarpenterProcess(run);
-      return pid ? `Karpenter process ${pid} stopped` : undefined;
-    });
-    await step('Helm releases', async () => {
-      const n = run.helmReleases.length;
-      await uninstallReleases(run, config, ctx.signal);
-      return n ? `${n} Helm release(s) uninstalled` : undefined;
+    await step(`Karpenter (${config.karpenterMode} mode)`, async () => {
+      const removed = await providerFor(config).remove(run, config, ctx.signal);
+      return removed.length ? removed.join(', ') : undefined;
     });
 
     ctx.evidence({

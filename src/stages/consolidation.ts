@@ -2,12 +2,12 @@ import type * as k8s from '@kubernetes/client-node';
 import { consolidationState, isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } from '../checks/capacity.js';
 import { iso } from '../checks/conditions.js';
 import { WORKLOAD_NAME } from '../checks/workload.js';
-import { karpenterLogs, nodeClaims, nodePool, poolNodes } from '../kube/inspect.js';
+import { karpenterLogs, nodeClaims, nodePool, poolNodes } from './inspect.js';
 import { hpasIn, NODECLAIMS, NODES } from '../kube/paths.js';
 import { rawRequest } from '../kube/raw.js';
-import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { waitFor, withSoftDeadline } from './wait.js';
 import { karpenterLogTail } from '../tools/karpenter-process.js';
-import { runIdentity } from './provision.js';
+import { runIdentity } from './identity.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
 /** Deletes the HPA and the Deployment (foreground, so the cluster stamps deletionTimestamp); returns that time. */

@@ -1,9 +1,9 @@
 import type * as k8s from '@kubernetes/client-node';
 import { describeHpa, evaluateHpa, type HpaVerdict } from '../checks/hpa.js';
 import { WORKLOAD_NAME } from '../checks/workload.js';
-import { externalMetricAnswer, eventsItem, hpaStatus } from '../kube/inspect.js';
+import { externalMetricAnswer, eventsItem, hpaStatus } from './inspect.js';
 import { hpasIn } from '../kube/paths.js';
-import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { waitFor, withSoftDeadline } from './wait.js';
 import { pass, type Stage } from './stage.js';
 
 export const hpaStage: Stage = {

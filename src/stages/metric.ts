@@ -1,8 +1,8 @@
 import { metricListed, metricValue, type ExternalMetricValueList } from '../checks/metric.js';
-import { apiServiceStatus, externalMetricAnswer, externalMetricsDiscovery } from '../kube/inspect.js';
+import { apiServiceStatus, externalMetricAnswer, externalMetricsDiscovery } from './inspect.js';
 import { EXTERNAL_METRICS, externalMetric } from '../kube/paths.js';
 import { rawRequest } from '../kube/raw.js';
-import { probeUntil, withSoftDeadline } from '../kube/wait.js';
+import { probeUntil, withSoftDeadline } from './wait.js';
 import { pass, type Stage } from './stage.js';
 
 export const metricStage: Stage = {

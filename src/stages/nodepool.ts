@@ -2,9 +2,10 @@ import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { formatConditions, isTrue, type WithConditions } from '../checks/conditions.js';
 import { KARPENTER_MODE_ANNOTATION } from '../checks/liveness.js';
+import { providerFor } from '../karpenter/index.js';
 import { applyObject, readObject } from '../kube/apply.js';
 import { NODEPOOLS } from '../kube/paths.js';
-import { waitFor } from '../kube/wait.js';
+import { waitFor } from './wait.js';
 import type { Kube } from '../kube/client.js';
 import type { RunState } from '../types.js';
 import { pass, StageFailure, type Stage } from './stage.js';
@@ -88,7 +89,7 @@ export const nodepoolStage: Stage = {
     for (const obj of labelled(config.nodePool.manifests, run.runLabel)) {
       const ref = { apiVersion: obj.apiVersion!, kind: obj.kind!, metadata: { name: obj.metadata!.name!, namespace: obj.metadata?.namespace } };
       const before = await readObject(kube, ref);
-      if (before && config.karpenterMode === 'existing') {
+      if (before && providerFor(config).usesInstalledNodePool) {
         // The cluster's own objects are tested as they are, not changed.
         notes.push(`${obj.kind} ${ref.metadata.name}: exists, used as is (karpenter-mode existing)`);
         continue;

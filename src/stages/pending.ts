@@ -2,9 +2,9 @@ import type * as k8s from '@kubernetes/client-node';
 import { firstUnschedulable, summarizeSchedule } from '../checks/pods.js';
 import { desiredReplicas, WORKLOAD_NAME, WORKLOAD_SELECTOR } from '../checks/workload.js';
 import { eventFirstTime } from '../kube/events.js';
-import { eventsItem, formatPods, workloadPods } from '../kube/inspect.js';
+import { eventsItem, formatPods, workloadPods } from './inspect.js';
 import { podsIn } from '../kube/paths.js';
-import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { waitFor, withSoftDeadline } from './wait.js';
 import { pass, StageFailure, type Stage } from './stage.js';
 
 export const pendingStage: Stage = {

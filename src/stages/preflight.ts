@@ -2,9 +2,10 @@ import type * as k8s from '@kubernetes/client-node';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
 import { liveRuns, runsWithOwnKarpenter, staleObjects } from '../checks/liveness.js';
 import { isTrue, type WithConditions } from '../checks/conditions.js';
-import { describePermission, needsExternalMetrics, requiredPermissions, type Permission } from '../checks/permissions.js';
+import { describePermission, needsExternalMetrics, type Permission } from '../checks/permissions.js';
+import { permissionsFor, providerFor } from '../karpenter/index.js';
 import type { Kube } from '../kube/client.js';
-import { apiServiceStatus } from '../kube/inspect.js';
+import { apiServiceStatus } from './inspect.js';
 import { EXTERNAL_METRICS_APISERVICE, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { isConnectionError } from '../kube/transient.js';
@@ -80,15 +81,7 @@ async function staleLeftovers(ctx: StageContext): Promise<string> {
   const live = liveRuns(carriers, key, Date.now());
   live.delete(runLabel.value);
   if (live.size > 0) ctx.info(`Runs going on in this cluster (not leftovers): ${[...live].sort().join(', ')}`);
-  const ownKarpenter = runsWithOwnKarpenter(carriers, key, live);
-  if (ctx.config.karpenterMode === 'process' && ownKarpenter.length > 0) {
-    // Two Karpenters both act on every NodePool: they launch twice for the same pods and leave
-    // nodes without NodeClaims. Refused before anything is created.
-    throw new StageFailure(
-      `Expected no other run with a Karpenter of its own (process mode) on this cluster; going on: ${ownKarpenter.map((id) => `run ${id}`).join(', ')}`,
-      'run one process-mode run at a time on a cluster (a concurrency group), or install one Karpenter and use karpenter-mode: existing with a NodePool per run',
-    );
-  }
+  await providerFor(ctx.config).preflight(ctx, { runsWithOwnKarpenter: runsWithOwnKarpenter(carriers, key, live) });
   const namespaces = staleObjects(allNamespaces, runLabel, live);
   const claims = staleObjects(allClaims, runLabel, live);
   const names = [...namespaces.map((n) => `namespace/${n.metadata?.name}`), ...claims.map((c) => `nodeclaim/${c.metadata?.name}`)];
@@ -111,7 +104,7 @@ export const preflightStage: Stage = {
     const kube = ctx.kube();
     const version = await reachable(ctx);
 
-    const perms = requiredPermissions(config, run.namespace);
+    const perms = permissionsFor(config, run.namespace);
     const denied = await deniedPermissions(kube, perms);
     ctx.evidence({
       title: 'Permissions (SelfSubjectAccessReview)',
@@ -123,16 +116,6 @@ export const preflightStage: Stage = {
         `Expected every permission the selected stages need; ${denied.length} denied:\n${denied.map(describePermission).join('\n')}`,
         'grant these verbs to the identity of the kubeconfig (see the RBAC in the README), or select fewer stages',
       );
-    }
-
-    if (config.karpenterMode === 'kind') {
-      const cp = `${config.clusterName}-control-plane`;
-      const nodes = (await kube.core.listNode({ fieldSelector: `metadata.name=${cp}` })).items;
-      if (nodes.length === 0)
-        throw new StageFailure(
-          `Expected the kind cluster ${config.clusterName} (node ${cp}); no such node in the current context`,
-          'check the cluster-name input and the kubeconfig context (kind get clusters)',
-        );
     }
 
     if (needsExternalMetrics(config)) {

@@ -10,32 +10,19 @@ import {
   neededGpus,
   type NodeClaim,
   type ProvisionVerdict,
-  type RunIdentity,
 } from '../checks/capacity.js';
-import { iso } from '../checks/conditions.js';
 import { gpusIn, parseQuantity } from '../checks/quantity.js';
 import { cheapestFit, priceOf } from '../checks/rightsizing.js';
 import { desiredReplicas } from '../checks/workload.js';
 import type { Kube } from '../kube/client.js';
-import { eventsItem, formatNodes, karpenterLogs, nodeClaims, nodePool, poolNodes, workloadPods } from '../kube/inspect.js';
+import { eventsItem, formatNodes, karpenterLogs, nodeClaims, nodePool, poolNodes, workloadPods } from './inspect.js';
 import { NODECLAIMS, NODEPOOLS, NODES } from '../kube/paths.js';
 import { getJson } from '../kube/raw.js';
-import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { waitFor, withSoftDeadline } from './wait.js';
 import { karpenterLogTail } from '../tools/karpenter-process.js';
-import type { Config, RunState } from '../types.js';
+import type { Config } from '../types.js';
+import { runIdentity } from './identity.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
-
-/** This run's identity for NodeClaims: the pool, the run label, and the run namespace's creation time. */
-export async function runIdentity(kube: Kube, config: Config, run: RunState): Promise<RunIdentity> {
-  if (!run.namespaceCreatedAt) {
-    try {
-      run.namespaceCreatedAt = iso((await kube.core.readNamespace({ name: run.namespace })).metadata?.creationTimestamp);
-    } catch {
-      // Namespace never made or already gone, and not recorded: only labelled claims count.
-    }
-  }
-  return { pool: config.nodePool.name, runLabel: run.runLabel, since: run.namespaceCreatedAt };
-}
 
 /** The NodePool's nvidia.com/gpu limit as the cluster has it (else as the nodepool file sets it). */
 async function gpuLimit(kube: Kube, config: Config): Promise<number | undefined> {

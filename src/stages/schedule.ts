@@ -2,11 +2,11 @@ import type * as k8s from '@kubernetes/client-node';
 import { INSTANCE_TYPE_LABEL, NODEPOOL_LABEL } from '../checks/capacity.js';
 import { summarizeSchedule, type ScheduleSummary } from '../checks/pods.js';
 import { gpusIn } from '../checks/quantity.js';
-import { sizeNode } from '../checks/rightsizing.js';
+import { judgeRightSizing, podRequest, RIGHT_SIZING_NEXT } from '../checks/rightsizing.js';
 import { desiredReplicas, WORKLOAD_SELECTOR } from '../checks/workload.js';
-import { eventsItem, formatPods, poolNodes, workloadPods } from '../kube/inspect.js';
+import { eventsItem, formatPods, poolNodes, workloadPods } from './inspect.js';
 import { podsIn } from '../kube/paths.js';
-import { waitFor, withSoftDeadline } from '../kube/wait.js';
+import { waitFor, withSoftDeadline } from './wait.js';
 import { pass, StageFailure, type Stage } from './stage.js';
 
 /** Accepts any node: the wait ends when pods run; where they run is checked strictly after. */
@@ -60,32 +60,35 @@ export const scheduleStage: Stage = {
         observedAt: receivedAt.toISOString(),
       });
 
-    // Right-sizing: for each node, the cheapest instance type that holds the pods it runs.
-    const sizing = nodes
-      .filter((n) => strict.perNode[n.metadata!.name!])
-      .map((n) =>
-        sizeNode(
-          config.instanceTypes,
-          n.metadata!.name!,
-          n.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?',
-          gpusIn(n.status?.allocatable),
-          strict.perNode[n.metadata!.name!]!,
-          config.gpusPerPod,
-        ),
-      );
+    // Right-sizing: each node against the cheapest single type, and the whole placement against
+    // the cheapest set of the NodePool's types that holds the same pods (a verdict; a failure
+    // only with require-right-sizing).
+    const sizing = judgeRightSizing({
+      types: config.instanceTypes,
+      nodePool: config.nodePool.manifests,
+      gpusPerPod: config.gpusPerPod,
+      gpuLimit: config.nodePool.gpuLimit,
+      nodes: nodes
+        .filter((n) => strict.perNode[n.metadata!.name!])
+        .map((n) => ({
+          node: n.metadata!.name!,
+          instanceType: n.metadata?.labels?.[INSTANCE_TYPE_LABEL] ?? '?',
+          gpus: gpusIn(n.status?.allocatable),
+          pods: pods.filter((p) => p.spec?.nodeName === n.metadata!.name!).map(podRequest),
+        })),
+    });
     ctx.evidence({
       title: 'Right-sizing',
       command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${pool} -L ${INSTANCE_TYPE_LABEL}`,
-      output: JSON.stringify(sizing, null, 2),
+      output: JSON.stringify(sizing.perNode, null, 2),
     });
-    const oversized = sizing.filter((s) => !s.rightSized);
-    if (oversized.length)
-      ctx.warning(
-        `Karpenter chose a pricier type than needed for ${oversized.map((s) => `${s.node} (${s.instanceType}, cheapest fit ${s.cheapestFit})`).join(', ')}`,
-      );
-    const types = [...new Set(sizing.map((s) => s.instanceType))].join(', ');
+    ctx.evidence({ title: 'Right-sizing: cheapest placement', output: `${sizing.sentence}\n${JSON.stringify(sizing, null, 2)}` });
+    if (!sizing.ok && config.requireRightSizing)
+      throw new StageFailure(`Expected the cheapest placement of the pods (require-right-sizing: true); saw ${sizing.sentence}`, RIGHT_SIZING_NEXT);
+    if (!sizing.ok) ctx.warning(`right-sizing: ${sizing.sentence}`);
+    const types = [...new Set(sizing.perNode.map((s) => s.instanceType))].join(', ');
     return pass(
-      `${strict.runningOnPool.length}/${desired} replicas Running on ${Object.keys(strict.perNode).length} node(s) of NodePool ${pool} (${types}); ${oversized.length ? `${oversized.length} node(s) not right-sized` : 'all right-sized'}`,
+      `${strict.runningOnPool.length}/${desired} replicas Running on ${Object.keys(strict.perNode).length} node(s) of NodePool ${pool} (${types}); ${sizing.sentence}`,
     );
   },
   async diagnose(ctx) {

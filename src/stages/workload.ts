@@ -4,7 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
 import { renderWorkload, WORKLOAD_NAME } from '../checks/workload.js';
 import { applyObject } from '../kube/apply.js';
-import { eventsItem, workloadPods } from '../kube/inspect.js';
+import { eventsItem, workloadPods } from './inspect.js';
 import { shipped } from '../paths.js';
 import { pass, StageFailure, type Stage } from './stage.js';
 

@@ -72,24 +72,18 @@ export function koBuildArgs(goarch: string): string[] {
   return ['build', '-B', `--platform=linux/${goarch}`, './kwok'];
 }
 
-export function koBuildEnv(
-  base: NodeJS.ProcessEnv,
-  opts: { mode: 'kind' | 'registry'; karpenterVersion: string; clusterName: string; imageRepository?: string },
-): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
+/**
+ * ko's environment: a static build of the module as it is, the version stamped, and where the
+ * image goes (`target`: KO_DOCKER_REPO and what goes with it, which the install mode decides).
+ */
+export function koBuildEnv(base: NodeJS.ProcessEnv, karpenterVersion: string, target: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return {
     ...base,
     CGO_ENABLED: '0',
     GOWORK: 'off',
-    GOFLAGS: `-mod=readonly -ldflags=-X=${VERSION_VAR}=${opts.karpenterVersion}`,
+    GOFLAGS: `-mod=readonly -ldflags=-X=${VERSION_VAR}=${karpenterVersion}`,
+    ...target,
   };
-  if (opts.mode === 'kind') {
-    env.KO_DOCKER_REPO = 'kind.local';
-    env.KIND_CLUSTER_NAME = opts.clusterName;
-  } else {
-    if (!opts.imageRepository) throw new Error('karpenter-mode registry needs image-repository');
-    env.KO_DOCKER_REPO = opts.imageRepository;
-  }
-  return env;
 }
 
 export interface ImageRef {
@@ -138,8 +132,10 @@ export interface BuildOptions {
   ko?: string;
   karpenterVersion: string;
   mode: Exclude<KarpenterMode, 'existing'>;
-  clusterName: string;
-  imageRepository?: string;
+  /** What the build is for (kind cluster, image repository): part of the cache key. */
+  target?: string;
+  /** ko modes: where the image goes (KO_DOCKER_REPO...). Without it, a go build of the binary. */
+  koEnv?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   log: (message: string) => void;
   /** Checks that a cached image is still where the build left it (kind node, registry). */
@@ -173,7 +169,7 @@ export function findBuild(cacheVersion: string): { dir: string; build: Karpenter
 export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
   ensureToolCacheEnv();
   const env = await goEnv(opts.go, opts.signal);
-  const target = opts.mode === 'kind' ? `kind:${opts.clusterName}` : opts.mode === 'registry' ? opts.imageRepository : undefined;
+  const target = opts.target;
   const cacheVersion = karpenterCacheVersion({ karpenterVersion: opts.karpenterVersion, mode: opts.mode, ...env, target });
 
   const found = findBuild(cacheVersion);
@@ -208,7 +204,7 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
       builtAt: new Date().toISOString(),
       buildMs: 0,
     };
-    if (opts.mode === 'process') {
+    if (!opts.koEnv) {
       opts.log(`go ${goBuildArgs(opts.karpenterVersion, KARPENTER_BINARY).join(' ')} (in ${mod.Dir})`);
       await run(opts.go, goBuildArgs(opts.karpenterVersion, join(staging, KARPENTER_BINARY)), {
         cwd: mod.Dir,
@@ -219,12 +215,7 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
     } else {
       if (!opts.ko) throw new Error(`karpenter-mode ${opts.mode} needs ko (tools stage)`);
       copyTree(join(mod.Dir, 'kwok/charts'), join(staging, 'chart'));
-      const koEnv = koBuildEnv(process.env, {
-        mode: opts.mode,
-        karpenterVersion: opts.karpenterVersion,
-        clusterName: opts.clusterName,
-        imageRepository: opts.imageRepository,
-      });
+      const koEnv = koBuildEnv(process.env, opts.karpenterVersion, opts.koEnv);
       opts.log(`KO_DOCKER_REPO=${koEnv.KO_DOCKER_REPO} ko ${koBuildArgs(env.goarch).join(' ')} (in ${mod.Dir})`);
       const { stdout } = await run(opts.ko, koBuildArgs(env.goarch), { cwd: mod.Dir, env: koEnv, signal: opts.signal, onLine: opts.log });
       const image = stdout.trim().split('\n').pop()!.trim();

@@ -9,10 +9,10 @@ import { isUnschedulable } from '../checks/pods.js';
 import { gpusIn } from '../checks/quantity.js';
 import { WORKLOAD_NAME } from '../checks/workload.js';
 import type { EvidenceItem, RunState } from '../types.js';
-import type { Kube } from './client.js';
-import { eventsCommand, formatEvents, listEvents } from './events.js';
-import { EXTERNAL_METRICS, EXTERNAL_METRICS_APISERVICE, externalMetric, NODECLAIMS, NODEPOOLS } from './paths.js';
-import { getJson, rawRequest } from './raw.js';
+import type { Kube } from '../kube/client.js';
+import { eventsCommand, formatEvents, listEvents } from '../kube/events.js';
+import { EXTERNAL_METRICS, EXTERNAL_METRICS_APISERVICE, externalMetric, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
+import { getJson, rawRequest } from '../kube/raw.js';
 
 async function safe(title: string, command: string, read: () => Promise<string>): Promise<EvidenceItem> {
   try {

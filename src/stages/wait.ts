@@ -1,9 +1,9 @@
 import type * as k8s from '@kubernetes/client-node';
-import { StageFailure, type StageContext } from '../stages/stage.js';
+import { StageFailure, type StageContext } from './stage.js';
 import { karpenterLost } from '../tools/karpenter-process.js';
 import type { RunState, StageName } from '../types.js';
-import { backoff } from './transient.js';
-import { watchUntil, WatchAbortedError, type WatchUntilOptions } from './watch.js';
+import { backoff } from '../kube/transient.js';
+import { watchUntil, WatchAbortedError, type WatchUntilOptions } from '../kube/watch.js';
 
 /** What a failed wait tells the user: what was expected and what to check next (the last state seen is added). */
 export interface WaitStory {

@@ -1,0 +1,17 @@
+// Which NodeClaims are this run's: shared by provision, consolidation and cleanup.
+import type { RunIdentity } from '../checks/capacity.js';
+import { iso } from '../checks/conditions.js';
+import type { Kube } from '../kube/client.js';
+import type { Config, RunState } from '../types.js';
+
+/** This run's identity for NodeClaims: the pool, the run label, and the run namespace's creation time. */
+export async function runIdentity(kube: Kube, config: Config, run: RunState): Promise<RunIdentity> {
+  if (!run.namespaceCreatedAt) {
+    try {
+      run.namespaceCreatedAt = iso((await kube.core.readNamespace({ name: run.namespace })).metadata?.creationTimestamp);
+    } catch {
+      // Namespace never made or already gone, and not recorded: only labelled claims count.
+    }
+  }
+  return { pool: config.nodePool.name, runLabel: run.runLabel, since: run.namespaceCreatedAt };
+}
