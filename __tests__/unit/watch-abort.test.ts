@@ -45,3 +45,44 @@ describe('a watch still connecting when the signal fires', () => {
     expect(closedAt - abortedAt).toBeLessThan(1000);
   });
 });
+
+describe('withSignal: the clients of a stage', () => {
+  it('typed, object and raw requests under way end when the signal aborts; the server sees each connection closed', async () => {
+    const { withSignal } = await import('../../src/kube/client.js');
+    const { rawRequest } = await import('../../src/kube/raw.js');
+    const held: Promise<number>[] = [];
+    let arrived: (() => void) | undefined;
+    const hold = createServer((req) => {
+      held.push(new Promise((r) => req.socket.once('close', () => r(Date.now()))));
+      arrived?.();
+    });
+    await new Promise<void>((r) => hold.listen(0, '127.0.0.1', r));
+    try {
+      const kube = connect({ kubeconfig: loopbackKubeconfig((hold.address() as AddressInfo).port) });
+      const ctl = new AbortController();
+      const stage = withSignal(kube, ctl.signal);
+      const all = new Promise<void>((r) => {
+        let n = 0;
+        arrived = () => ++n === 3 && r();
+      });
+      const calls = [
+        stage.core.listNode().catch((e: unknown) => e),
+        stage.apps.listDeploymentForAllNamespaces().catch((e: unknown) => e),
+        rawRequest(stage, '/api/v1/namespaces').catch((e: unknown) => e),
+      ];
+      await all;
+      const abortedAt = Date.now();
+      ctl.abort(new Error('stage timed out'));
+      const errors = await Promise.all(calls);
+      expect(Date.now() - abortedAt).toBeLessThan(1000);
+      for (const e of errors) expect(String((e as Error).name) + String(e)).toMatch(/abort|stage timed out/i);
+      const closed = await Promise.all(held.map((p) => Promise.race([p, new Promise<number>((r) => setTimeout(() => r(Number.POSITIVE_INFINITY), 3000))])));
+      for (const at of closed) expect(at - abortedAt).toBeLessThan(1000);
+      // The unscoped clients are untouched by it.
+      expect(kube.kc).not.toBe(stage.kc);
+    } finally {
+      hold.closeAllConnections();
+      hold.close();
+    }
+  });
+});

@@ -129,8 +129,10 @@ export function loadKubeConfig(config: Pick<Config, 'kubeconfig' | 'context'>): 
  * a wrong server rather than after the restart window.
  */
 export function connect(config: Pick<Config, 'kubeconfig' | 'context'>): Kube {
-  const kc = loadKubeConfig(config);
-  const reach: Reachability = {};
+  return clientsOf(loadKubeConfig(config), {});
+}
+
+function clientsOf(kc: k8s.KubeConfig, reach: Reachability): Kube {
   const typed = <T extends object>(api: T, name: string) => throughRestarts(api, name, reach);
   return {
     kc,
@@ -145,4 +147,21 @@ export function connect(config: Pick<Config, 'kubeconfig' | 'context'>): Kube {
     version: namingTls(kc.makeApiClient(k8s.VersionApi), 'version'),
     reach,
   };
+}
+
+/**
+ * The same clients (same credentials, connections and reachability), every request of which
+ * carries `signal`: typed calls, object calls and raw requests end when it aborts (raw requests
+ * that pass a signal of their own keep theirs). For a stage: nothing it asked outlives it.
+ */
+export function withSignal(kube: Kube, signal: AbortSignal): Kube {
+  const base = kube.kc;
+  const scoped = Object.create(base) as k8s.KubeConfig;
+  Object.defineProperty(scoped, 'applySecurityAuthentication', {
+    value: async (ctx: k8s.RequestContext): Promise<void> => {
+      await base.applySecurityAuthentication.call(scoped, ctx);
+      ctx.setSignal(signal);
+    },
+  });
+  return clientsOf(scoped, kube.reach);
 }
