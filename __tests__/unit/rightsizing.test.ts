@@ -139,9 +139,52 @@ describe('cheapestPlacement', () => {
     const slots: NodeShape[] = [{ name: 'tiny', price: 1, gpus: 8, cpu: 64, memory: 2 ** 40, pods: 2 }];
     expect(cheapestPlacement(pods(3), slots)).toMatchObject({ nodes: [{ type: 'tiny', count: 2 }] });
   });
-  it('stops at maxSteps and says the placement is the best found', () => {
-    const p = cheapestPlacement(pods(6), shapes, { maxSteps: 3 });
+  it('stops at maxSteps and says the placement is the best found (mixed pods)', () => {
+    const mixed = [pod(1), { gpus: 1, cpu: 2, memory: 2 ** 30 }, pod(1), { gpus: 1, cpu: 3, memory: 2 ** 30 }, pod(1), pod(8)];
+    const p = cheapestPlacement(mixed, shapes, { maxSteps: 3 });
     expect(p?.exact ?? false).toBe(false);
+    expect(cheapestPlacement(mixed, shapes)).toMatchObject({ exact: true });
+  });
+  it('pods of one shape: exact by the knapsack, agreeing with the search, on random instance types', () => {
+    let seed = 11;
+    const rand = (n: number) => ((seed = (seed * 48271) % 2147483647), seed % n);
+    for (let round = 0; round < 30; round++) {
+      const types: NodeShape[] = Array.from({ length: 2 + rand(5) }, (_, i) => {
+        const gpus = [1, 2, 4, 8][rand(4)]!;
+        return { name: `t${i}`, price: gpus * (0.5 + rand(100) / 50) + rand(10), gpus, cpu: 4 * gpus, memory: 2 ** 34, pods: 3 + rand(8) };
+      });
+      const n = 1 + rand(7);
+      const gpus = 1 + rand(3);
+      const exact = cheapestPlacement(pods(n, gpus), types);
+      const searched = bruteForce(pods(n, gpus), types);
+      if (searched === undefined) expect(exact).toBeUndefined();
+      else expect(exact!.cost).toBeCloseTo(searched, 9);
+    }
+  });
+  it('stays fast on many types: one shape at once, mixed pods bounded', () => {
+    const many: NodeShape[] = Array.from({ length: 60 }, (_, i) => {
+      const gpus = [1, 2, 4, 8][i % 4]!;
+      return { name: `t${i}`, price: gpus * (1 + ((i * 37) % 100) / 100) + (i % 7), gpus, cpu: 4 * gpus * (1 + (i % 3)), memory: 2 ** 34 * gpus, pods: 110 };
+    });
+    let started = Date.now();
+    expect(cheapestPlacement(pods(32, 2), many)).toMatchObject({ exact: true });
+    expect(Date.now() - started).toBeLessThan(100);
+    started = Date.now();
+    const mixed = Array.from({ length: 16 }, (_, i) => ({ gpus: 1 + (i % 2), cpu: 0.01 + (i % 3), memory: 2 ** 24 }));
+    expect(cheapestPlacement(mixed, many)).toBeDefined();
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+  it('over the GPU limit, the search finds a placement within it', () => {
+    // Cheapest for 4 one-GPU pods is 4 × g5.xlarge (4 GPUs); a limit of 8 allows it, a limit of 3 allows none.
+    expect(cheapestPlacement(pods(4), shapes, { maxGpus: 8 })).toMatchObject({ gpus: 4 });
+    expect(cheapestPlacement(pods(4), shapes, { maxGpus: 3 })).toBeUndefined();
+    const pricey: NodeShape[] = [
+      { name: 'one', price: 1, gpus: 1, cpu: 8, memory: 2 ** 34, pods: 110 },
+      { name: 'big', price: 3, gpus: 8, cpu: 8, memory: 2 ** 34, pods: 110 },
+    ];
+    // Without a limit one big ($3, 8 GPUs) is cheapest; a limit of 4 GPUs leaves 4 × one ($4).
+    expect(cheapestPlacement(pods(4), pricey)).toMatchObject({ cost: 3, nodes: [{ type: 'big', count: 1 }] });
+    expect(cheapestPlacement(pods(4), pricey, { maxGpus: 4 })).toMatchObject({ cost: 4, gpus: 4, nodes: [{ type: 'one', count: 4 }] });
   });
   it('agrees with a brute-force search on mixed pods', () => {
     const mixed: NodeShape[] = [

@@ -189,22 +189,70 @@ const take = (b: Bin, p: PodRequest): Bin => ({ ...b, gpus: b.gpus - p.gpus, cpu
 const sameRequest = (a: PodRequest | undefined, b: PodRequest) => !!a && a.gpus === b.gpus && a.cpu === b.cpu && a.memory === b.memory;
 
 /**
- * The cheapest multiset of nodes from `shapes` that holds every pod: branch and bound over the
- * pods, largest first, each into an open node or a new one of each type. Identical pods go into
+ * The cheapest multiset of nodes from `shapes` that holds every pod. Pods of one shape (the
+ * run's, from one Deployment) are solved exactly by sameShapePlacement; mixed pods by branch
+ * and bound over the pods, largest first, each into an open node or a new one of each type. Identical pods go into
  * nodes in order (no permutations of the same packing), open nodes with the same type and room
  * count once, and a branch stops once a lower bound (what it has plus the cheapest price per
- * GPU, per core and per byte of what is left) reaches the best so far. Exact at these sizes
- * (a run has at most a few dozen pods of one shape); `maxSteps` bounds it otherwise.
- * `maxGpus` is the NodePool's nvidia.com/gpu limit. Undefined when no placement exists.
+ * GPU, per core and per byte of what is left) reaches the best so far; `maxSteps` bounds it
+ * (then `exact` is false). `maxGpus` is the NodePool's nvidia.com/gpu limit. Undefined when no
+ * placement exists.
  */
 export function cheapestPlacement(pods: PodRequest[], shapes: NodeShape[], opts: { maxGpus?: number; maxSteps?: number } = {}): Placement | undefined {
+  // The run's pods come from one Deployment: one shape, solved exactly in O(pods × types).
+  if (pods.length > 0 && pods.every((p) => sameRequest(pods[0], p))) {
+    const one = sameShapePlacement(pods[0]!, pods.length, shapes);
+    if (!one || one.gpus <= (opts.maxGpus ?? Infinity)) return one;
+    // Over the NodePool's GPU limit: the search below honours the limit.
+  }
+  return searchPlacement(pods, undominated(shapes), opts);
+}
+
+/** How many pods of one shape a node of this type holds. */
+function capacityFor(t: NodeShape, pod: PodRequest): number {
+  const per = (room: number, need: number) => (need > 0 ? Math.floor(room / need + 1e-9) : Infinity);
+  return Math.min(per(t.gpus, pod.gpus), per(t.cpu, pod.cpu), per(t.memory, pod.memory), t.pods);
+}
+
+/**
+ * The cheapest nodes for `count` identical pods: cheapest[k] = min over types of price +
+ * cheapest[k - what one node holds], the covering form of the unbounded knapsack. Exact; ties
+ * go to fewer GPUs. Undefined when no type holds one pod.
+ */
+export function sameShapePlacement(pod: PodRequest, count: number, shapes: NodeShape[]): Placement | undefined {
+  const fitting = shapes.map((t) => ({ t, holds: capacityFor(t, pod) })).filter((x) => x.holds >= 1);
+  if (!fitting.length) return undefined;
+  const best: { cost: number; gpus: number; type?: NodeShape; from: number }[] = [{ cost: 0, gpus: 0, from: 0 }];
+  for (let k = 1; k <= count; k++) {
+    let b: (typeof best)[number] | undefined;
+    for (const { t, holds } of fitting) {
+      const from = Math.max(0, k - holds);
+      const cost = best[from]!.cost + t.price;
+      const gpus = best[from]!.gpus + t.gpus;
+      if (!b || cost < b.cost - 1e-9 || (Math.abs(cost - b.cost) <= 1e-9 && gpus < b.gpus)) b = { cost, gpus, type: t, from };
+    }
+    best.push(b!);
+  }
+  const chosen: NodeShape[] = [];
+  for (let k = count; k > 0; k = best[k]!.from) chosen.push(best[k]!.type!);
+  return { cost: best[count]!.cost, gpus: best[count]!.gpus, nodes: countByType(chosen), exact: true };
+}
+
+/** Types no other type beats: one at most as dear with at least as much of everything makes it redundant. */
+function undominated(shapes: NodeShape[]): NodeShape[] {
+  const covers = (a: NodeShape, b: NodeShape) => a.price <= b.price && a.gpus >= b.gpus && a.cpu >= b.cpu && a.memory >= b.memory && a.pods >= b.pods;
+  return shapes.filter((b, i) => !shapes.some((a, j) => j !== i && covers(a, b) && (!covers(b, a) || j < i)));
+}
+
+function searchPlacement(pods: PodRequest[], shapes: NodeShape[], opts: { maxGpus?: number; maxSteps?: number }): Placement | undefined {
   const order = [...pods].sort((a, b) => b.gpus - a.gpus || b.cpu - a.cpu || b.memory - a.memory);
   const types = [...shapes].sort((a, b) => a.price - b.price);
   const perUnit = (k: 'gpus' | 'cpu' | 'memory') => Math.min(...types.filter((t) => t[k] > 0).map((t) => t.price / t[k]));
   const unit = { gpus: perUnit('gpus'), cpu: perUnit('cpu'), memory: perUnit('memory') };
   const left = (from: number, k: 'gpus' | 'cpu' | 'memory') => order.slice(from).reduce((s, p) => s + p[k], 0);
   const maxGpus = opts.maxGpus ?? Infinity;
-  const maxSteps = opts.maxSteps ?? 2_000_000;
+  // About 5 µs a step: a mixed set of pods on many types gives up after ~1.5 s with the best found.
+  const maxSteps = opts.maxSteps ?? 300_000;
   let steps = 0;
   let best: { cost: number; bins: Bin[] } | undefined;
 
