@@ -118,7 +118,7 @@ export function renderEvidenceMarkdown(r: Results, generatedAt: string): string 
     `# Cluster autoscaling evidence`,
     `Generated ${generatedAt} by ${r.tool.name} ${r.tool.version}.`,
     [
-      `- **Requirement:** \`${r.requirement.id}\`${r.requirement.also.length ? ` (also exercises \`${r.requirement.also.join('`, `')}\`)` : ''}`,
+      `- **Requirement:** \`${r.requirement.id}\`${r.requirement.also.length ? ` (the scenario also tests \`${r.requirement.also.join('`, `')}\`: see the verdict per requirement)` : ''}`,
       `- **Result:** ${r.run.result.toUpperCase()}${r.run.result === 'inconclusive' ? ` (not proven: ${r.run.unproven})` : ''}`,
       '- **Per requirement:**',
       ...requirementLines(r).map((l) => `  - ${l}`),
