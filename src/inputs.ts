@@ -221,8 +221,8 @@ function checkConsolidation(
 ): number {
   const f = consolidationFeasibility(pool);
   if (f.kind === 'impossible') {
-    if (policy === 'require') errors.push(`input "nodepool": ${file} ${describeInfeasible(f)}`);
-    else warnings.push(`input "nodepool": ${file} ${f.setting}: ${f.reason}; the consolidation stage will warn that the nodes stay`);
+    if (policy === 'require') errors.push(`input "nodepool": ${p.shownPath(file)} ${describeInfeasible(f)}`);
+    else warnings.push(`input "nodepool": ${p.shownPath(file)} ${f.setting}: ${f.reason}; the consolidation stage will warn that the nodes stay`);
     return timeoutMs;
   }
   const budget = consolidationTimeoutMs(timeoutMs, f);
