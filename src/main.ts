@@ -103,7 +103,9 @@ export function writeCancelled(config: Config, run: RunState, state: RunProgress
       });
     }
     const results = buildResults(config, run, records, VERSION);
-    results.run.cancelled = { ...state.cancelled, cleanup: 'pending' };
+    // A cancel after cleanup (during the upload, say) knows how cleanup went.
+    const cleanup = records.find((r) => r.name === 'cleanup');
+    results.run.cancelled = { ...state.cancelled, cleanup: cleanup ? (cleanup.status === 'pass' ? 'pass' : 'fail') : 'pending' };
     writeEvidence(config.evidenceDir, results, knownSecrets());
     markEvidence('written');
     return results;

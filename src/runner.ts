@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as core from '@actions/core';
 import { stringify } from 'yaml';
 import { formatDuration } from './format.js';
-import { connect, type Kube } from './kube/client.js';
+import { connect, withSignal, type Kube } from './kube/client.js';
 import { startHeartbeat } from './kube/heartbeat.js';
 import { isConnectionError } from './kube/transient.js';
 import type { Stage, StageContext, StageResult } from './stages/stage.js';
@@ -68,7 +68,8 @@ async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: R
     const signals = [AbortSignal.timeout(config.timeouts[stage.name])];
     if (opts.signal && stage.name !== 'cleanup') signals.push(opts.signal);
     const signal = AbortSignal.any(signals);
-    const ctx = makeContext(config, run, signal, kubeOnce, evidence, diagnostics, () => opts.onCheckpoint?.(run));
+    // The stage's clients carry its signal: no request it made outlives it (a hung one kept main alive).
+    const ctx = makeContext(config, run, signal, scopedKube(kubeOnce, signal), evidence, diagnostics, () => opts.onCheckpoint?.(run));
 
     opts.onProgress?.(records, stage.name);
     const rec = await core.group(`[${index + 1}/${stages.length}] ${stage.name}`, async () => {
@@ -80,7 +81,7 @@ async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: R
         const error = e instanceof Error ? e : new Error(String(e));
         result = { status: 'fail', message: failureMessage(error) };
         // A cancelled run has about 10 s before the runner kills it: cleanup, not diagnostics.
-        if (!opts.signal?.aborted || stage.name === 'cleanup') await diagnose(stage, ctx, error);
+        if (!opts.signal?.aborted || stage.name === 'cleanup') await diagnose(stage, ctx, error, kubeOnce);
       }
       opts.onCheckpoint?.(run);
       const r = record(stage, result.status, result.message, startedAt, evidence, diagnostics);
@@ -101,12 +102,18 @@ export function failureMessage(error: Error): string {
   return error.message;
 }
 
-async function diagnose(stage: Stage, ctx: StageContext, error: Error): Promise<void> {
+/** The run's clients scoped to a signal, made on first use. */
+const scopedKube = (kube: () => Kube, signal: AbortSignal): (() => Kube) => {
+  let scoped: Kube | undefined;
+  return () => (scoped ??= withSignal(kube(), signal));
+};
+
+async function diagnose(stage: Stage, ctx: StageContext, error: Error, kube: () => Kube): Promise<void> {
   if (!stage.diagnose) return;
-  // Diagnostics get their own short budget: the stage's signal has often expired already.
+  // Diagnostics get their own short budget (and clients on it): the stage's signal has often expired already.
   const signal = AbortSignal.timeout(30_000);
   try {
-    await untilAborted(stage.diagnose({ ...ctx, signal }, error), signal, `${stage.name} diagnostics`, 30_000);
+    await untilAborted(stage.diagnose({ ...ctx, signal, kube: scopedKube(kube, signal) }, error), signal, `${stage.name} diagnostics`, 30_000);
   } catch (e) {
     ctx.diagnostic({ title: 'diagnostics incomplete', output: (e as Error).message });
   }
@@ -135,7 +142,8 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal, what: string, ti
       work
         .then(
           (v) => settle(() => resolve(v)),
-          (e: unknown) => settle(() => reject(withContext(bare, e))),
+          // A request ended by the signal itself says nothing the bare message does not.
+          (e: unknown) => settle(() => reject(e === signal.reason || isAbortError(e) ? bare : withContext(bare, e))),
         )
         .finally(() => clearTimeout(grace));
     };
@@ -152,6 +160,8 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal, what: string, ti
       .finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
+
+const isAbortError = (e: unknown): boolean => e instanceof DOMException && (e.name === 'AbortError' || e.name === 'TimeoutError');
 
 /** "<stage> timed out after 1m00s: <what the wait last saw>". */
 function withContext(bare: Error, cause: unknown): Error {

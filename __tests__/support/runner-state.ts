@@ -200,3 +200,53 @@ export async function cancelLikeRunner(
   await exited;
   return sent;
 }
+
+/** A step of the action run from src/ (not dist/) as a child process, with real signals: Node strips the types. */
+export interface SrcStep {
+  child: import('node:child_process').ChildProcess;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  /** Resolves with the first stdout line matching `re` (rejects if the step ends first). */
+  line(re: RegExp): Promise<string>;
+}
+
+export async function startSrcStep(env: Record<string, string | undefined>): Promise<SrcStep> {
+  const { spawn } = await import('node:child_process');
+  const root = path.resolve(import.meta.dirname, '../..');
+  const register = path.join(import.meta.dirname, 'src-run', 'register.mjs');
+  const child = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', register, path.join(root, 'src', 'index.ts')], {
+    env: env as NodeJS.ProcessEnv,
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { re: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    for (const w of [...waiters]) {
+      const hit = stdout.split('\n').find((l) => w.re.test(l));
+      if (hit !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(hit);
+      }
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => {
+      for (const w of waiters.splice(0))
+        w.reject(new Error(`the step ended before printing a line matching ${w.re}:\n${stdout.slice(-2000)}${stderr.slice(-2000)}`));
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  return {
+    child,
+    done,
+    line: (re) =>
+      new Promise((resolve, reject) => {
+        const hit = stdout.split('\n').find((l) => re.test(l));
+        if (hit !== undefined) resolve(hit);
+        else waiters.push({ re, resolve, reject });
+      }),
+  };
+}
