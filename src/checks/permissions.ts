@@ -30,6 +30,13 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
           // Leftovers are objects of runs that no longer beat on their namespace or NodePool.
           ['list', KARPENTER, 'nodepools'],
           ['list', KARPENTER, 'nodeclaims'],
+          // A Karpenter installation the run did not make is found before anything changes.
+          ...(config.stages.includes('karpenter-install')
+            ? ([
+                ['list', 'apiextensions.k8s.io', 'customresourcedefinitions'],
+                ['list', 'apps', 'deployments'],
+              ] as Rule[])
+            : []),
         ],
         namespaced: [],
       };

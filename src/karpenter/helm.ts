@@ -171,7 +171,12 @@ function helmProvider(t: ImageTarget): KarpenterProvider {
     );
 
     const chart = join(dir, 'chart');
-    const values = karpenterValues({ image: build.imageParts, pullPolicy: t.pullPolicy, featureGates: featureGatesOf(chart) });
+    const values = karpenterValues({
+      image: build.imageParts,
+      pullPolicy: t.pullPolicy,
+      featureGates: featureGatesOf(chart),
+      labels: { [ctx.run.runLabel.key]: ctx.run.runLabel.value },
+    });
     const valuesRel = ctx.writeFile('karpenter/values.yaml', `${JSON.stringify(values, null, 2)}\n`);
     ctx.run.helmReleases.push({ namespace: KARPENTER_NAMESPACE, name: KARPENTER_RELEASE });
     ctx.checkpoint();

@@ -37,9 +37,12 @@ export function karpenterValues(o: {
   image: ImageRef;
   pullPolicy: 'Never' | 'IfNotPresent';
   featureGates: Record<string, boolean>;
+  /** Labels on every object of the release: the run label, so preflight tells the action's Karpenter from another. */
+  labels?: Record<string, string>;
   logLevel?: string;
 }): Record<string, unknown> {
   return {
+    ...(o.labels ? { additionalLabels: o.labels } : {}),
     imagePullPolicy: o.pullPolicy,
     logLevel: o.logLevel ?? 'info',
     settings: { featureGates: o.featureGates },

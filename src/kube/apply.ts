@@ -28,7 +28,11 @@ export function isNotFound(err: unknown): boolean {
  * client-node keeps only fields whose JSON name equals the TypeScript name, and drops
  * `default`, `x-kubernetes-validations` and most `enum`s of a CRD's schema.
  */
-export async function applyObject(kube: Kube, obj: k8s.KubernetesObject, opts: { fieldManager?: string; signal?: AbortSignal } = {}): Promise<k8s.KubernetesObject> {
+export async function applyObject(
+  kube: Kube,
+  obj: k8s.KubernetesObject,
+  opts: { fieldManager?: string; signal?: AbortSignal } = {},
+): Promise<k8s.KubernetesObject> {
   const body = applyBody(obj);
   const path = await objectPath(kube, body as ObjectRef);
   const r = await rawRequest(kube, path, {

@@ -23,11 +23,7 @@ export interface RawOptions {
  * TLS, proxy from the kubeconfig). For paths the typed clients do not cover: list of any
  * resource by path, aggregated APIs (external.metrics.k8s.io), discovery.
  */
-export async function rawRequest(
-  kube: Kube,
-  path: string,
-  opts: RawOptions = {},
-): Promise<RawResponse> {
+export async function rawRequest(kube: Kube, path: string, opts: RawOptions = {}): Promise<RawResponse> {
   return askThroughRestarts(() => requestOnce(kube, path, opts), {
     what: `${opts.method ?? 'GET'} ${path}`,
     askAgain: (r) => isRestartAnswer(r.status, r.text),
@@ -36,11 +32,7 @@ export async function rawRequest(
   });
 }
 
-async function requestOnce(
-  kube: Kube,
-  path: string,
-  opts: RawOptions,
-): Promise<RawResponse> {
+async function requestOnce(kube: Kube, path: string, opts: RawOptions): Promise<RawResponse> {
   const cluster = kube.kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/$/, '') + path);

@@ -2,6 +2,8 @@ import type * as k8s from '@kubernetes/client-node';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
 import { liveRuns, runsWithOwnKarpenter, staleObjects } from '../checks/liveness.js';
 import { isTrue, type WithConditions } from '../checks/conditions.js';
+import { foreignKarpenter, KARPENTER_CRDS } from '../checks/foreign.js';
+import { KARPENTER_SELECTOR } from '../karpenter/existing.js';
 import { describePermission, needsExternalMetrics, type Permission } from '../checks/permissions.js';
 import { permissionsFor, providerFor } from '../karpenter/index.js';
 import type { Kube } from '../kube/client.js';
@@ -53,10 +55,10 @@ async function reachable(ctx: StageContext): Promise<string> {
   }
 }
 
-/** Karpenter objects with the run label; none when Karpenter's CRDs are not installed yet. */
-async function labelledKarpenterObjects(ctx: StageContext, path: string): Promise<k8s.KubernetesObject[]> {
+/** Karpenter objects with the run label (or all, with selector ''); none when Karpenter's CRDs are not installed yet. */
+async function labelledKarpenterObjects(ctx: StageContext, path: string, labelSelector = ctx.run.runLabel.key): Promise<k8s.KubernetesObject[]> {
   try {
-    return (await getJson<{ items: k8s.KubernetesObject[] }>(ctx.kube(), path, { labelSelector: ctx.run.runLabel.key })).items;
+    return (await getJson<{ items: k8s.KubernetesObject[] }>(ctx.kube(), path, { labelSelector })).items;
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) return [];
     throw e;
@@ -97,6 +99,37 @@ async function staleLeftovers(ctx: StageContext): Promise<string> {
   return `${names.length} leftover(s) of earlier runs deleted`;
 }
 
+/**
+ * A Karpenter installation the run did not make (CRDs, controller, NodePools): in existing mode
+ * the thing under test, recorded and left untouched; in the installing modes a reason to stop
+ * before anything changes (applying over it would take it over, and a second Karpenter would
+ * act on its NodePools).
+ */
+async function karpenterNotOurs(ctx: StageContext): Promise<string[]> {
+  if (!ctx.config.stages.includes('karpenter-install')) return [];
+  const kube = ctx.kube();
+  const [crds, deployments, nodePools] = await Promise.all([
+    kube.apiext.listCustomResourceDefinition().then((l) => l.items as k8s.KubernetesObject[]),
+    kube.apps.listDeploymentForAllNamespaces({ labelSelector: KARPENTER_SELECTOR }).then((l) => l.items as k8s.KubernetesObject[]),
+    labelledKarpenterObjects(ctx, NODEPOOLS, ''),
+  ]);
+  const foreign = foreignKarpenter({ crds, deployments, nodePools }, ctx.run.runLabel.key);
+  if (foreign.length === 0) return [];
+  const provider = providerFor(ctx.config);
+  ctx.evidence({
+    title: 'Karpenter objects that existed before the run (left untouched)',
+    command: `kubectl get crd ${KARPENTER_CRDS.join(' ')}; kubectl get deploy -A -l ${KARPENTER_SELECTOR}; kubectl get nodepools`,
+    output: foreign.join('\n'),
+  });
+  if (!provider.usesInstalledNodePool) {
+    throw new StageFailure(
+      `Expected no Karpenter installation other than this action's before installing one (karpenter-mode ${ctx.config.karpenterMode}); found ${foreign.join(', ')}`,
+      'test the installed Karpenter with karpenter-mode: existing, or remove it first; nothing was changed',
+    );
+  }
+  return foreign;
+}
+
 export const preflightStage: Stage = {
   name: 'preflight',
   async run(ctx) {
@@ -135,6 +168,7 @@ export const preflightStage: Stage = {
       }
     }
 
+    const foreign = await karpenterNotOurs(ctx);
     const stale = await staleLeftovers(ctx);
     const selector = `${NODEPOOL_LABEL}=${config.nodePool.name}`;
     const baseline = (await kube.core.listNode({ labelSelector: selector })).items;
@@ -145,7 +179,7 @@ export const preflightStage: Stage = {
       output: baseline.map((n) => n.metadata?.name).join('\n') || '(none)',
     });
     return pass(
-      `Kubernetes ${version}; ${perms.length} permissions allowed; baseline ${baseline.length} node(s) in NodePool ${config.nodePool.name}; ${stale}`,
+      `Kubernetes ${version}; ${perms.length} permissions allowed;${foreign.length ? ` installed Karpenter found (${foreign.length} objects, left untouched);` : ''} baseline ${baseline.length} node(s) in NodePool ${config.nodePool.name}; ${stale}`,
     );
   },
   async diagnose(ctx) {
