@@ -86,3 +86,24 @@ describe('withSignal: the clients of a stage', () => {
     }
   });
 });
+
+describe('withSignal during an outage', () => {
+  it('a typed call asking again through refused connections, ended by the signal, says the API did not answer (not a bare abort)', async () => {
+    const { withSignal } = await import('../../src/kube/client.js');
+    // A port nothing listens on: every attempt is refused.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const kube = connect({ kubeconfig: loopbackKubeconfig(port) });
+    // The stage's deadline comes while the call is still asking.
+    const stage = withSignal(kube, AbortSignal.timeout(600));
+    const call = stage.core.listNode().catch((e: unknown) => e as Error);
+    const started = Date.now();
+    const e = await call;
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(e.message).toMatch(/^core\.listNode: the API has not answered for \d+ s \(fetch failed \(ECONNREFUSED\)\)$/);
+    // Ended by the signal, not after the window: the API is not marked down for the next requests.
+    expect(kube.reach.downSince).toBeUndefined();
+  });
+});

@@ -132,8 +132,8 @@ export function connect(config: Pick<Config, 'kubeconfig' | 'context'>): Kube {
   return clientsOf(loadKubeConfig(config), {});
 }
 
-function clientsOf(kc: k8s.KubeConfig, reach: Reachability): Kube {
-  const typed = <T extends object>(api: T, name: string) => throughRestarts(api, name, reach);
+function clientsOf(kc: k8s.KubeConfig, reach: Reachability, signal?: AbortSignal): Kube {
+  const typed = <T extends object>(api: T, name: string) => throughRestarts(api, name, reach, signal);
   return {
     kc,
     core: typed(kc.makeApiClient(k8s.CoreV1Api), 'core'),
@@ -163,5 +163,5 @@ export function withSignal(kube: Kube, signal: AbortSignal): Kube {
       ctx.setSignal(signal);
     },
   });
-  return clientsOf(scoped, kube.reach);
+  return clientsOf(scoped, kube.reach, signal);
 }

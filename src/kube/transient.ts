@@ -112,6 +112,15 @@ export async function askThroughRestarts<T>(ask: () => Promise<T>, opts: AskOpti
   const windowMs = reach.downSince !== undefined ? 0 : (opts.windowMs ?? TRANSIENT_WINDOW_MS);
   const started = Date.now();
   const over = () => Date.now() - started >= windowMs || (opts.signal?.aborted ?? false);
+  /** The last refused or dropped connection while asking: said when the asking ends without an answer. */
+  let refused: unknown;
+  const notAnswered = (e: unknown) => {
+    const code = (e as { cause?: { code?: string } }).cause?.code;
+    const problem = `${(e as Error).message}${code ? ` (${code})` : ''}`;
+    return new Error(`${opts.what}: the API has not answered for ${Math.round((Date.now() - (reach.downSince ?? started)) / 1000)} s (${problem})`, {
+      cause: e,
+    });
+  };
   for (let attempt = 0; ; attempt++) {
     try {
       const answer = await ask();
@@ -120,13 +129,14 @@ export async function askThroughRestarts<T>(ask: () => Promise<T>, opts: AskOpti
     } catch (e) {
       // A certificate problem is named as one at once: asking again only delays the same answer.
       if (isTlsError(e)) throw asTlsError(opts.what, e);
-      if (opts.signal?.aborted || !isTransientFailure(e)) throw e;
+      // Ended by the caller's signal while the API was not answering: that is what happened, not the abort.
+      if (opts.signal?.aborted) throw refused ? notAnswered(refused) : e;
+      if (!isTransientFailure(e)) throw e;
+      if (isConnectionError(e)) refused = e;
       if (over()) {
         if (!isConnectionError(e)) throw e;
         reach.downSince ??= started;
-        const code = (e as { cause?: { code?: string } }).cause?.code;
-        const problem = `${(e as Error).message}${code ? ` (${code})` : ''}`;
-        throw new Error(`${opts.what}: the API has not answered for ${Math.round((Date.now() - reach.downSince) / 1000)} s (${problem})`, { cause: e });
+        throw notAnswered(e);
       }
     }
     await backoff(attempt, opts.signal);
@@ -150,7 +160,7 @@ export function backoff(attempt: number, signal?: AbortSignal): Promise<void> {
  * The typed client with every method that returns a promise asked through restarts. The
  * library's clients are plain objects of async methods, so a Proxy covers them all.
  */
-export function throughRestarts<T extends object>(api: T, name: string, reach: Reachability): T {
+export function throughRestarts<T extends object>(api: T, name: string, reach: Reachability, signal?: AbortSignal): T {
   return new Proxy(api, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
@@ -159,7 +169,11 @@ export function throughRestarts<T extends object>(api: T, name: string, reach: R
         const first: unknown = value.apply(target, args);
         if (!(first instanceof Promise)) return first;
         let calls = 0;
-        return askThroughRestarts(() => (calls++ === 0 ? first : (value.apply(target, args) as Promise<unknown>)), { what: `${name}.${String(prop)}`, reach });
+        return askThroughRestarts(() => (calls++ === 0 ? first : (value.apply(target, args) as Promise<unknown>)), {
+          what: `${name}.${String(prop)}`,
+          reach,
+          signal,
+        });
       };
     },
   });
