@@ -13,6 +13,8 @@ export const INPUT_DEFAULTS: Record<string, string> = {
   'helm-version': 'v3.19.5',
   'kwok-install': 'install',
   'kwok-chart-repository': 'https://kwok.sigs.k8s.io/charts/',
+  'karpenter-namespace': 'kube-system',
+  'karpenter-values': '',
   'image-repository': '',
   'tools-mirror': '',
   scenario: 'metric',
@@ -24,6 +26,7 @@ export const INPUT_DEFAULTS: Record<string, string> = {
   'max-replicas': '4',
   'gpus-per-pod': '1',
   consolidation: 'require',
+  'stability-window': '',
   'require-right-sizing': 'false',
   'cleanup-stale': 'false',
   timeouts: '',
@@ -33,6 +36,12 @@ export const INPUT_DEFAULTS: Record<string, string> = {
   'retention-days': '0',
   summary: 'true',
 };
+
+/**
+ * The stability window when the input is empty: none in the default scenarios, so the chain's own
+ * timing stays the measure (a conformance run sets 30s, as the conformance draft holds it).
+ */
+export const DEFAULT_STABILITY_WINDOW_MS: Record<string, number> = { metric: 0, 'pending-pods': 0 };
 
 /**
  * Stage timeouts. Each bounds the chain's intrinsic latency with room to spare: HPA sync 15 s,

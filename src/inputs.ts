@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { parseDocument } from 'yaml';
-import { INPUT_DEFAULTS, STAGE_TIMEOUTS_MS } from './defaults.js';
+import { parse, parseDocument } from 'yaml';
+import { DEFAULT_STABILITY_WINDOW_MS, INPUT_DEFAULTS, STAGE_TIMEOUTS_MS } from './defaults.js';
 import { CONSOLIDATION_MARGIN_MS, consolidationFeasibility, consolidationTimeoutMs, describeInfeasible } from './checks/consolidation.js';
 import { formatDuration } from './format.js';
 import { checkInstanceTypesFile, checkNodePoolFile } from './manifests.js';
@@ -73,6 +73,9 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
     errors.push('input "image-repository": is empty but karpenter-mode is registry; accepted: the repository ko pushes to, e.g. ghcr.io/org/karpenter-kwok');
   }
   const toolsMirror = optional('tools-mirror', (v) => p.parseUrl(v, ['https', 'http', 'file']));
+  const karpenterNamespace = take('karpenter-namespace', p.parseDnsLabel(raw('karpenter-namespace')), 'kube-system');
+  const karpenterValuesFile = raw('karpenter-values') ? path.resolve(raw('karpenter-values')) : undefined;
+  const karpenterValues = karpenterValuesFile ? readChecked('karpenter-values', karpenterValuesFile, checkValuesFile, errors) : undefined;
 
   // scenario
   const scenario = take('scenario', p.parseEnum(raw('scenario'), SCENARIOS), 'metric');
@@ -88,6 +91,8 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   }
   const gpusPerPod = take('gpus-per-pod', p.parseInteger(raw('gpus-per-pod'), 1, 16), 1);
   const consolidation = take('consolidation', p.parseEnum(raw('consolidation'), CONSOLIDATION_POLICIES), 'require');
+  const windowRaw = raw('stability-window');
+  const stabilityWindowMs = windowRaw ? take('stability-window', p.parseWindow(windowRaw), 0) : (DEFAULT_STABILITY_WINDOW_MS[scenario] ?? 0);
   const requireRightSizing = take('require-right-sizing', p.parseBoolean(raw('require-right-sizing')), false);
   const cleanupStale = take('cleanup-stale', p.parseBoolean(raw('cleanup-stale')), false);
 
@@ -99,6 +104,8 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const overrides = take('timeouts', p.parseDurationMap(raw('timeouts'), STAGE_NAMES), {});
   const timeouts = { ...STAGE_TIMEOUTS_MS, ...overrides };
   const stages = selectStages(raw('stages'), errors);
+  // The windows are held inside provision and consolidation: their default budgets grow by it.
+  for (const s of ['provision', 'consolidation'] as const) if (overrides[s] === undefined) timeouts[s] += stabilityWindowMs;
   if (nodePool && consolidation !== 'skip' && stages.includes('consolidation')) {
     timeouts.consolidation = checkConsolidation(nodePoolFile, nodePool, consolidation, timeouts.consolidation, overrides.consolidation, errors, warnings);
   }
@@ -129,6 +136,8 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
       helmVersion,
       kwokInstall,
       kwokChartRepository,
+      karpenterNamespace,
+      ...(karpenterValues ? { karpenterValues, karpenterValuesFile } : {}),
       imageRepository,
       toolsMirror,
       nodePoolFile,
@@ -142,6 +151,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
       maxReplicas,
       gpusPerPod,
       consolidation,
+      stabilityWindowMs,
       requireRightSizing,
       cleanupStale,
       timeouts,
@@ -176,6 +186,8 @@ export const INPUT_SCOPE: Record<string, { modes?: KarpenterMode[]; scenarios?: 
   'tools-mirror': { modes: HELM_MODES, what: 'serves the ko and Helm downloads' },
   'kwok-install': { modes: HELM_MODES, what: 'installs the KWOK controller chart' },
   'kwok-chart-repository': { modes: HELM_MODES, what: 'serves the KWOK controller charts' },
+  'karpenter-namespace': { modes: HELM_MODES, what: 'is where the Karpenter chart is installed' },
+  'karpenter-values': { modes: HELM_MODES, what: "is merged into the Karpenter chart's values" },
   'karpenter-version': { modes: ['kind', 'registry', 'process'], what: 'is the Karpenter built and started (existing mode uses the installed one as found)' },
   'metric-name': { scenarios: ['metric'], what: 'is the metric the HPA scales on' },
   'metric-target': { scenarios: ['metric'], what: "is the HPA's target" },
@@ -260,6 +272,19 @@ function parseArtifactName(v: string): Parsed<string> {
   return /^[^"<>:|*?\\/\r\n]{1,200}$/.test(v)
     ? p.ok(v)
     : p.bad(`${p.shown(v)} is not an artifact name; accepted: 1-200 characters without " < > : | * ? \\ / or line breaks`);
+}
+
+/** A Helm values file: a YAML mapping (the chart's own keys are not second-guessed here). */
+function checkValuesFile(text: string): { value?: Record<string, unknown>; problems: string[] } {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    return { problems: [`is not valid YAML (${(e as Error).message.split('\n')[0]}); accepted: a Helm values file (a YAML mapping)`] };
+  }
+  if (doc === null || doc === undefined) return { value: {}, problems: [] };
+  if (typeof doc !== 'object' || Array.isArray(doc)) return { problems: ['is not a YAML mapping; accepted: a Helm values file (a YAML mapping)'] };
+  return { value: doc as Record<string, unknown>, problems: [] };
 }
 
 function readChecked<T>(input: string, file: string, check: (text: string) => { value?: T; problems: string[] }, errors: string[]): T | undefined {

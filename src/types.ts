@@ -62,6 +62,11 @@ export interface Config {
   helmVersion: string;
   kwokInstall: 'install' | 'skip';
   kwokChartRepository: string;
+  /** Namespace of the Karpenter chart (kind, registry). */
+  karpenterNamespace: string;
+  /** The user's Helm values for the Karpenter chart, merged under the values the action needs. */
+  karpenterValues?: Record<string, unknown>;
+  karpenterValuesFile?: string;
   imageRepository?: string;
   toolsMirror?: string;
   nodePoolFile: string;
@@ -76,6 +81,8 @@ export interface Config {
   maxReplicas: number;
   gpusPerPod: number;
   consolidation: ConsolidationPolicy;
+  /** How long the pool must hold steady after scale-out (provision) and after scale-in (consolidation), ms; 0: no window. */
+  stabilityWindowMs: number;
   /** Fail the schedule stage when Karpenter's nodes are not the cheapest placement of the pods (else only a verdict in the evidence). Absent: false. */
   requireRightSizing?: boolean;
   cleanupStale: boolean;
@@ -171,6 +178,12 @@ export interface RunState {
   /** Label put on every object this run creates. */
   runLabel: { key: string; value: string };
   baselineNodes?: number;
+  /**
+   * The nodes of the NodePool before the run (name and UID), recorded before anything is created
+   * (preflight, else the workload stage). Consolidation passes only when exactly these remain;
+   * schedule and the stability windows check they survive the scale-out.
+   */
+  baselineNodeIds?: { name: string; uid: string }[];
   /** When the run's namespace was created (cluster time): NodeClaims made since then without a run label are this run's. Kept here so cleanup and post know it after the namespace is gone. */
   namespaceCreatedAt?: string;
   /** PID of a Karpenter child process started in process mode. */

@@ -29,7 +29,8 @@ export async function kindToolSources(
   const kwok = await downloadModule(which('go')!, 'sigs.k8s.io/kwok', bed.versions.KWOK_VERSION!);
   const crdDir = join(kwok.Dir, 'kustomize/crd/bases');
   const charts = await startChartRepo(bin(bed, 'helm'), [
-    { dir: join(kwok.Dir, 'charts/kwok'), crds: readdirSync(crdDir).map((f) => join(crdDir, f)) },
+    // The kind node holds the kwok image of the module's version (testbed/kind/build).
+    { dir: join(kwok.Dir, 'charts/kwok'), crds: readdirSync(crdDir).map((f) => join(crdDir, f)), appVersion: bed.versions.KWOK_VERSION! },
     { dir: join(kwok.Dir, 'charts/stage-fast') },
   ]);
   const mirror = await startMirror(

@@ -55,7 +55,7 @@ export function pushBaseImage(crane: string, host: string, arch: string): string
  * server. Each chart is copied from a (read-only) module directory; `crds` adds CRD files the
  * module zip lost (symlinked crds/ directories are dropped from Go module zips).
  */
-export async function startChartRepo(helm: string, charts: { dir: string; crds?: string[] }[]): Promise<Mirror> {
+export async function startChartRepo(helm: string, charts: { dir: string; crds?: string[]; appVersion?: string }[]): Promise<Mirror> {
   const repo = await startMirror([], { os: 'linux', arch: 'amd64' });
   for (const c of charts) {
     const work = join(mkdtempSync(join(tmpdir(), 'gac-chart-')), basename(c.dir));
@@ -64,7 +64,8 @@ export async function startChartRepo(helm: string, charts: { dir: string; crds?:
       mkdirSync(join(work, 'crds'), { recursive: true });
       for (const f of c.crds) copyFileSync(f, join(work, 'crds', basename(f)));
     }
-    execFileSync(helm, ['package', work, '--destination', repo.root]);
+    // appVersion: the image tag the chart runs by default (the kwok module's chart names an older release than the module).
+    execFileSync(helm, ['package', work, '--destination', repo.root, ...(c.appVersion ? ['--app-version', c.appVersion] : [])]);
   }
   execFileSync(helm, ['repo', 'index', repo.root, '--url', repo.url]);
   return repo;

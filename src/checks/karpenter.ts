@@ -54,11 +54,11 @@ export function karpenterPodVerdict(pod: PodLike): PodVerdict {
       };
     }
   }
-  if (isTrue(pod.status as WithConditions, 'Ready')) return { state: 'running' };
+  if (isTrue(pod as WithConditions, 'Ready')) return { state: 'running' };
   const waiting = (pod.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.reason).filter(Boolean);
   return {
     state: 'starting',
-    detail: `pod ${name} ${pod.status?.phase ?? 'Pending'}${waiting.length ? ` (${waiting.join(', ')})` : ''}; ${formatConditions(pod.status as WithConditions)}`,
+    detail: `pod ${name} ${pod.status?.phase ?? 'Pending'}${waiting.length ? ` (${waiting.join(', ')})` : ''}; ${formatConditions(pod as WithConditions)}`,
   };
 }
 

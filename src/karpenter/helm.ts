@@ -14,7 +14,7 @@ import { StageFailure, type StageContext } from '../stages/stage.js';
 import { probeUntil, waitFor } from '../stages/wait.js';
 import { HELM, KO } from '../tools/catalog.js';
 import { run } from '../tools/exec.js';
-import { helmUpgradeArgs, KARPENTER_NAMESPACE, KARPENTER_RELEASE } from '../tools/helm.js';
+import { helmUpgradeArgs, KARPENTER_RELEASE } from '../tools/helm.js';
 import type { KarpenterBuild } from '../tools/karpenter.js';
 import { manifestPresent } from '../tools/registry.js';
 import { which } from '../tools/which.js';
@@ -24,7 +24,7 @@ import { applyCrds, crdRules } from './crds.js';
 import { helm, releaseExists, uninstallReleases } from './helm-cli.js';
 import { ensureKwok } from './kwok.js';
 import type { KarpenterProvider } from './provider.js';
-import { chartFeatureGates, INSTANCE_TYPES_CONFIGMAP, INSTANCE_TYPES_KEY, karpenterValues } from './values.js';
+import { chartFeatureGates, INSTANCE_TYPES_CONFIGMAP, INSTANCE_TYPES_KEY, karpenterValues, mergeValues } from './values.js';
 
 /** The pods of the action's Karpenter release. */
 export const KARPENTER_POD_SELECTOR = `app.kubernetes.io/name=karpenter,app.kubernetes.io/instance=${KARPENTER_RELEASE}`;
@@ -103,7 +103,7 @@ async function waitRunning(ctx: StageContext): Promise<PodLike> {
   const verdict = await waitFor<k8s.V1Pod, PodVerdict>(
     ctx,
     {
-      path: podsIn(KARPENTER_NAMESPACE),
+      path: podsIn(ctx.config.karpenterNamespace),
       labelSelector: KARPENTER_POD_SELECTOR,
       describe: 'a Karpenter pod Ready',
       until: (items) => {
@@ -116,7 +116,10 @@ async function waitRunning(ctx: StageContext): Promise<PodLike> {
         return v.state === 'starting' ? v.detail : v.state;
       },
     },
-    { expected: `a Karpenter pod (${KARPENTER_POD_SELECTOR}) Ready in ${KARPENTER_NAMESPACE}`, next: 'read the pod events and log in the diagnostics' },
+    {
+      expected: `a Karpenter pod (${KARPENTER_POD_SELECTOR}) Ready in ${ctx.config.karpenterNamespace}`,
+      next: 'read the pod events and log in the diagnostics',
+    },
   );
   if (verdict.state === 'failed') {
     throw new StageFailure(`Expected Karpenter's pod to run; ${verdict.reason}`, "read the container's log and the pod events in the diagnostics");
@@ -131,7 +134,7 @@ async function waitReconciling(ctx: StageContext, pod: PodLike): Promise<string>
   return probeUntil(
     ctx,
     async () => {
-      const log = await kube.core.readNamespacedPodLog({ name, namespace: KARPENTER_NAMESPACE, container: 'controller' });
+      const log = await kube.core.readNamespacedPodLog({ name, namespace: ctx.config.karpenterNamespace, container: 'controller' });
       const line = log.split('\n').find((l) => RECONCILING_LINE.test(l));
       return line
         ? { result: line, state: 'reconciling' }
@@ -144,6 +147,15 @@ async function waitReconciling(ctx: StageContext, pod: PodLike): Promise<string>
   );
 }
 
+/** Creates the release namespace when absent, as the run's own (cleanup removes it; helm --create-namespace would leave it). */
+async function ensureNamespace(ctx: StageContext, name: string): Promise<void> {
+  const ref = { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
+  if (await readObject(ctx.kube(), ref)) return;
+  await applyObject(ctx.kube(), { ...ref, metadata: { name, labels: { [ctx.run.runLabel.key]: ctx.run.runLabel.value } } }, { signal: ctx.signal });
+  ctx.run.appliedClusterObjects.push({ apiVersion: 'v1', kind: 'Namespace', name });
+  ctx.checkpoint();
+}
+
 function helmProvider(t: ImageTarget): KarpenterProvider {
   async function install(ctx: StageContext): Promise<string> {
     const startedAt = Date.now();
@@ -151,39 +163,43 @@ function helmProvider(t: ImageTarget): KarpenterProvider {
     if (!build.imageParts) throw new StageFailure(`Expected a ${t.mode}-mode build with an image in ${dir}; it holds ${build.mode} mode`);
     const kube = ctx.kube();
     // Checked before any change: a Karpenter release someone else installed is not ours to upgrade or remove.
-    if (await releaseExists(ctx, KARPENTER_RELEASE, KARPENTER_NAMESPACE)) {
+    if (await releaseExists(ctx, KARPENTER_RELEASE, ctx.config.karpenterNamespace)) {
       throw new StageFailure(
-        `Expected no Helm release ${KARPENTER_NAMESPACE}/${KARPENTER_RELEASE} before installing; one exists`,
+        `Expected no Helm release ${ctx.config.karpenterNamespace}/${KARPENTER_RELEASE} before installing; one exists`,
         'use karpenter-mode: existing to test the installed Karpenter, or helm uninstall it first',
       );
     }
-    const kwok = await ensureKwok(ctx, { namespace: KARPENTER_NAMESPACE, set: t.kwokSet, timeoutMs: () => remainingMs(ctx, startedAt) });
+    await ensureNamespace(ctx, ctx.config.karpenterNamespace);
+    const kwok = await ensureKwok(ctx, { namespace: ctx.config.karpenterNamespace, set: t.kwokSet, timeoutMs: () => remainingMs(ctx, startedAt) });
     const crds = await applyCrds(ctx, dir);
     await applyObject(
       kube,
       {
         apiVersion: 'v1',
         kind: 'ConfigMap',
-        metadata: { name: INSTANCE_TYPES_CONFIGMAP, namespace: KARPENTER_NAMESPACE, labels: { [ctx.run.runLabel.key]: ctx.run.runLabel.value } },
+        metadata: { name: INSTANCE_TYPES_CONFIGMAP, namespace: ctx.config.karpenterNamespace, labels: { [ctx.run.runLabel.key]: ctx.run.runLabel.value } },
         data: { [INSTANCE_TYPES_KEY]: JSON.stringify(ctx.config.instanceTypes) },
       } as k8s.KubernetesObject,
       { signal: ctx.signal },
     );
 
     const chart = join(dir, 'chart');
-    const values = karpenterValues({
+    const required = karpenterValues({
       image: build.imageParts,
       pullPolicy: t.pullPolicy,
       featureGates: featureGatesOf(chart),
       labels: { [ctx.run.runLabel.key]: ctx.run.runLabel.value },
     });
+    // The user's values (karpenter-values) under the ones the run needs; what they lost is said.
+    const { values, overridden } = mergeValues(ctx.config.karpenterValues ?? {}, required);
+    if (overridden.length) ctx.warning(`karpenter-values: the action's own value wins for ${overridden.join(', ')} (the run needs it)`);
     const valuesRel = ctx.writeFile('karpenter/values.yaml', `${JSON.stringify(values, null, 2)}\n`);
-    ctx.run.helmReleases.push({ namespace: KARPENTER_NAMESPACE, name: KARPENTER_RELEASE });
+    ctx.run.helmReleases.push({ namespace: ctx.config.karpenterNamespace, name: KARPENTER_RELEASE });
     ctx.checkpoint();
     const args = helmUpgradeArgs({
       release: KARPENTER_RELEASE,
       chart,
-      namespace: KARPENTER_NAMESPACE,
+      namespace: ctx.config.karpenterNamespace,
       valuesFile: join(ctx.config.evidenceDir, valuesRel),
       timeoutMs: remainingMs(ctx, startedAt),
       config: ctx.config,
@@ -198,10 +214,13 @@ function helmProvider(t: ImageTarget): KarpenterProvider {
     const image = (pod as k8s.V1Pod).spec?.containers[0]?.image;
     ctx.evidence({
       title: 'Karpenter Helm release',
-      command: `helm upgrade --install ${KARPENTER_RELEASE} <chart of ${build.module.path}@${build.module.version}> -n ${KARPENTER_NAMESPACE} -f karpenter/values.yaml --skip-crds; kubectl -n ${KARPENTER_NAMESPACE} get pods -l ${KARPENTER_POD_SELECTOR} -o wide`,
+      command: `helm upgrade --install ${KARPENTER_RELEASE} <chart of ${build.module.path}@${build.module.version}> -n ${ctx.config.karpenterNamespace} -f karpenter/values.yaml --skip-crds; kubectl -n ${ctx.config.karpenterNamespace} get pods -l ${KARPENTER_POD_SELECTOR} -o wide`,
       output: [
         kwok,
         `CRDs: ${crds.join(', ')}`,
+        ...(ctx.config.karpenterValuesFile
+          ? [`values: ${ctx.config.karpenterValuesFile} merged${overridden.length ? `; the action's value kept for ${overridden.join(', ')}` : ''}`]
+          : []),
         `feature gates: ${Object.entries((values.settings as { featureGates: Record<string, boolean> }).featureGates)
           .map(([k, v]) => `${k}=${v}`)
           .join(', ')}`,
@@ -249,27 +268,28 @@ function helmProvider(t: ImageTarget): KarpenterProvider {
     async diagnose(ctx) {
       const kube = ctx.kube();
       const pods =
-        (await kube.core.listNamespacedPod({ namespace: KARPENTER_NAMESPACE, labelSelector: KARPENTER_POD_SELECTOR }).catch(() => undefined))?.items ?? [];
+        (await kube.core.listNamespacedPod({ namespace: ctx.config.karpenterNamespace, labelSelector: KARPENTER_POD_SELECTOR }).catch(() => undefined))
+          ?.items ?? [];
       ctx.diagnostic({
         title: 'Karpenter pods',
-        command: `kubectl -n ${KARPENTER_NAMESPACE} get pods -l ${KARPENTER_POD_SELECTOR} -o wide`,
+        command: `kubectl -n ${ctx.config.karpenterNamespace} get pods -l ${KARPENTER_POD_SELECTOR} -o wide`,
         output: pods.map(describePod).join('\n') || '(none)',
       });
       for (const p of pods) {
         const name = p.metadata!.name!;
         const restarted = (p.status?.containerStatuses ?? []).some((c) => (c.restartCount ?? 0) > 0);
         const log = await kube.core
-          .readNamespacedPodLog({ name, namespace: KARPENTER_NAMESPACE, container: 'controller', tailLines: 60, previous: restarted })
+          .readNamespacedPodLog({ name, namespace: ctx.config.karpenterNamespace, container: 'controller', tailLines: 60, previous: restarted })
           .catch((e: Error) => `(no log: ${e.message})`);
         ctx.diagnostic({
           title: `Karpenter log${restarted ? ' (the container that crashed)' : ''}: ${name}`,
-          command: `kubectl -n ${KARPENTER_NAMESPACE} logs ${name} -c controller --tail=60${restarted ? ' --previous' : ''}`,
+          command: `kubectl -n ${ctx.config.karpenterNamespace} logs ${name} -c controller --tail=60${restarted ? ' --previous' : ''}`,
           output: log || '(empty)',
         });
-        const events = await listEvents(kube, KARPENTER_NAMESPACE, { kind: 'Pod', name }).catch(() => []);
+        const events = await listEvents(kube, ctx.config.karpenterNamespace, { kind: 'Pod', name }).catch(() => []);
         ctx.diagnostic({
           title: `Events of pod ${name}`,
-          command: `kubectl -n ${KARPENTER_NAMESPACE} get events --field-selector involvedObject.name=${name}`,
+          command: `kubectl -n ${ctx.config.karpenterNamespace} get events --field-selector involvedObject.name=${name}`,
           output: formatEvents(events),
         });
       }
@@ -281,7 +301,7 @@ function helmProvider(t: ImageTarget): KarpenterProvider {
       if (had) {
         // The instance-types ConfigMap came with the release; removed only when it carries this run's label.
         const kube = connect(config);
-        const ref = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: INSTANCE_TYPES_CONFIGMAP, namespace: KARPENTER_NAMESPACE } };
+        const ref = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: INSTANCE_TYPES_CONFIGMAP, namespace: config.karpenterNamespace } };
         const cm = await readObject(kube, ref);
         if (cm?.metadata?.labels?.[run.runLabel.key] === run.runLabel.value && (await deleteObject(kube, ref)))
           done.push(`ConfigMap ${INSTANCE_TYPES_CONFIGMAP} deleted`);

@@ -63,3 +63,26 @@ export function karpenterValues(o: {
     extraVolumes: [{ name: 'instance-types', configMap: { name: INSTANCE_TYPES_CONFIGMAP } }],
   };
 }
+
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The user's values with the action's laid over them (Helm's own merge: maps merge, anything
+ * else is replaced), and the dotted keys where the user's value lost. Pure.
+ */
+export function mergeValues(user: Record<string, unknown>, ours: Record<string, unknown>, at = ''): { values: Record<string, unknown>; overridden: string[] } {
+  const values: Record<string, unknown> = { ...user };
+  const overridden: string[] = [];
+  for (const [k, v] of Object.entries(ours)) {
+    const key = at ? `${at}.${k}` : k;
+    if (isMap(v) && isMap(user[k])) {
+      const inner = mergeValues(user[k], v, key);
+      values[k] = inner.values;
+      overridden.push(...inner.overridden);
+    } else {
+      if (k in user && JSON.stringify(user[k]) !== JSON.stringify(v)) overridden.push(key);
+      values[k] = v;
+    }
+  }
+  return { values, overridden };
+}

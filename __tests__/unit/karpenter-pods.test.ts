@@ -1,0 +1,159 @@
+// Decisions of the ko modes' install: a Karpenter pod running, crashing or still starting; feature
+// gates for the chart; the user's values under the action's; a Karpenter the run did not make;
+// registry credentials for the "already built" check.
+import { createServer } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { foreignKarpenter } from '../../src/checks/foreign.js';
+import { karpenterPodsVerdict, karpenterPodVerdict, type PodLike } from '../../src/checks/karpenter.js';
+import { chartFeatureGates, mergeValues } from '../../src/karpenter/values.js';
+import { dockerAuthFor, manifestPresent, parseChallenge } from '../../src/tools/registry.js';
+
+const pod = (status: PodLike['status']): PodLike => ({ metadata: { name: 'karpenter-abc', namespace: 'kube-system' }, status });
+
+describe('karpenterPodVerdict', () => {
+  it('Ready is running', () => {
+    expect(
+      karpenterPodVerdict(
+        pod({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'controller', ready: true, restartCount: 0 }] }),
+      ),
+    ).toEqual({
+      state: 'running',
+    });
+  });
+  it('a container that crashed once fails at once, with exit code and reason', () => {
+    const v = karpenterPodVerdict(
+      pod({
+        phase: 'Running',
+        containerStatuses: [
+          {
+            name: 'controller',
+            ready: false,
+            restartCount: 1,
+            state: { waiting: { reason: 'CrashLoopBackOff' } },
+            lastState: { terminated: { exitCode: 2, reason: 'Error' } },
+          },
+        ],
+      }),
+    );
+    expect(v).toEqual({
+      state: 'failed',
+      reason: 'container controller of pod kube-system/karpenter-abc exited with code 2 (Error); restarts 1, now CrashLoopBackOff',
+    });
+  });
+  it('an image that cannot be had fails at once', () => {
+    const v = karpenterPodVerdict(
+      pod({ phase: 'Pending', containerStatuses: [{ name: 'controller', state: { waiting: { reason: 'ErrImageNeverPull', message: 'image not present' } } }] }),
+    );
+    expect(v).toMatchObject({ state: 'failed', reason: expect.stringContaining('ErrImageNeverPull (image not present)') });
+  });
+  it('a pod still being made is starting, saying what it waits for', () => {
+    const v = karpenterPodVerdict(pod({ phase: 'Pending', containerStatuses: [{ name: 'controller', state: { waiting: { reason: 'ContainerCreating' } } }] }));
+    expect(v).toMatchObject({ state: 'starting', detail: expect.stringContaining('Pending (ContainerCreating)') });
+  });
+  it('over a Deployment: any running pod wins, else the first failure, else starting', () => {
+    const ready = pod({ conditions: [{ type: 'Ready', status: 'True' }] });
+    const crashed = pod({ containerStatuses: [{ name: 'controller', restartCount: 3 }] });
+    expect(karpenterPodsVerdict([crashed, ready]).state).toBe('running');
+    expect(karpenterPodsVerdict([crashed]).state).toBe('failed');
+    expect(karpenterPodsVerdict([])).toEqual({ state: 'starting', detail: 'no pod yet' });
+  });
+});
+
+describe('chartFeatureGates', () => {
+  const template =
+    'value: "StaticCapacity={{ .Values.settings.featureGates.staticCapacity }},NodeRepair={{ .Values.settings.featureGates.nodeRepair }},X={{ .Values.settings.featureGates.capacityBuffer }}"';
+  it("gives every gate the template renders a value: the chart's default, else false", () => {
+    expect(chartFeatureGates(template, 'settings:\n  featureGates:\n    nodeRepair: true\n')).toEqual({
+      staticCapacity: false,
+      nodeRepair: true,
+      capacityBuffer: false,
+    });
+    expect(chartFeatureGates(template, '')).toEqual({ staticCapacity: false, nodeRepair: false, capacityBuffer: false });
+  });
+});
+
+describe('mergeValues', () => {
+  it("lays the action's values over the user's and names the keys the user lost", () => {
+    const user = {
+      replicas: 1,
+      settings: { batchMaxDuration: '20s', featureGates: { nodeRepair: true } },
+      controller: { resources: { limits: { memory: '2Gi' } } },
+    };
+    const ours = { settings: { featureGates: { nodeRepair: false, staticCapacity: false } }, controller: { image: { repository: 'kind.local/kwok' } } };
+    const { values, overridden } = mergeValues(user, ours);
+    expect(values).toEqual({
+      replicas: 1,
+      settings: { batchMaxDuration: '20s', featureGates: { nodeRepair: false, staticCapacity: false } },
+      controller: { resources: { limits: { memory: '2Gi' } }, image: { repository: 'kind.local/kwok' } },
+    });
+    expect(overridden).toEqual(['settings.featureGates.nodeRepair']);
+  });
+});
+
+describe('foreignKarpenter', () => {
+  const KEY = 'gpu-autoscaling-conformance/run-id';
+  it('names CRDs, Deployments and NodePools without the run label key, with who manages them', () => {
+    const found = foreignKarpenter(
+      {
+        crds: [
+          { metadata: { name: 'nodepools.karpenter.sh', labels: { 'app.kubernetes.io/managed-by': 'Helm' } } },
+          { metadata: { name: 'nodeclaims.karpenter.sh', labels: { [KEY]: 'r1' } } },
+          { metadata: { name: 'widgets.example.com' } },
+        ],
+        deployments: [{ metadata: { name: 'karpenter', namespace: 'karpenter' } }],
+        nodePools: [{ metadata: { name: 'default' } }, { metadata: { name: 'gpu', labels: { [KEY]: 'r2' } } }],
+      },
+      KEY,
+    );
+    expect(found).toEqual(['CustomResourceDefinition nodepools.karpenter.sh (managed by Helm)', 'Deployment karpenter/karpenter', 'NodePool default']);
+  });
+});
+
+describe('registry credentials for the "already built" check', () => {
+  it('reads docker config auths by host', () => {
+    const config = JSON.stringify({
+      auths: { 'ghcr.io': { auth: Buffer.from('u:p').toString('base64') }, 'https://r.example': { username: 'a', password: 'b' } },
+    });
+    expect(dockerAuthFor(config, 'ghcr.io')).toBe('u:p');
+    expect(dockerAuthFor(config, 'r.example')).toBe('a:b');
+    expect(dockerAuthFor(config, 'other.io')).toBeUndefined();
+    expect(dockerAuthFor('not json', 'ghcr.io')).toBeUndefined();
+  });
+  it('parses a bearer challenge', () => {
+    expect(parseChallenge('Bearer realm="https://a/token",service="reg",scope="repository:o/k:pull"')).toEqual({
+      scheme: 'bearer',
+      params: { realm: 'https://a/token', service: 'reg', scope: 'repository:o/k:pull' },
+    });
+  });
+  it('asks with the runner credentials after a 401; without them the answer is unknown, not absent', async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? '-'}`);
+      if (req.url?.startsWith('/token')) {
+        if (req.headers.authorization !== `Basic ${Buffer.from('u:p').toString('base64')}`) return res.writeHead(401).end();
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 't0k' }));
+      }
+      if (req.headers.authorization === 'Bearer t0k') return res.writeHead(req.url?.endsWith('/missing') ? 404 : 200).end();
+      const port = (server.address() as { port: number }).port;
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="reg",scope="repository:k/kwok:pull"` }).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'docker-config-'));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [host]: { auth: Buffer.from('u:p').toString('base64') } } }));
+      expect(await manifestPresent(`${host}/k/kwok:v1`, { env: { DOCKER_CONFIG: dir } })).toBe('present');
+      expect(await manifestPresent(`${host}/k/kwok:missing`, { env: { DOCKER_CONFIG: dir } })).toBe('absent');
+      const empty = mkdtempSync(join(tmpdir(), 'docker-config-'));
+      expect(await manifestPresent(`${host}/k/kwok:v1`, { env: { DOCKER_CONFIG: empty } })).toEqual({
+        unknown: expect.stringContaining('token service answered HTTP 401'),
+      });
+      expect(seen.some((l) => l.includes('Bearer t0k'))).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+});
