@@ -40,6 +40,8 @@ export interface SavedConfig {
   kubeconfig?: string;
   context?: string;
   karpenterMode: KarpenterMode;
+  /** Where Helm installed Karpenter (its releases and instance-types ConfigMap are removed there). */
+  karpenterNamespace: string;
   /** The NodePool the run's NodeClaims belong to (cleanup finds them by it). */
   nodePool: string;
   evidenceDir: string;
@@ -70,6 +72,7 @@ export function savedConfigOf(config: Config): SavedConfig {
     kubeconfig: config.kubeconfig,
     context: config.context,
     karpenterMode: config.karpenterMode,
+    karpenterNamespace: config.karpenterNamespace,
     nodePool: config.nodePool.name,
     evidenceDir: config.evidenceDir,
     artifactName: config.artifactName,
@@ -165,6 +168,7 @@ export function restore(getInput: (name: string) => string = (n) => core.getInpu
     context: saved.context,
     runId: savedRun.runId,
     karpenterMode: saved.karpenterMode,
+    karpenterNamespace: saved.karpenterNamespace ?? base.karpenterNamespace,
     nodePool: base.nodePool.name === saved.nodePool ? base.nodePool : { name: saved.nodePool, manifests: [] },
     evidenceDir: saved.evidenceDir,
     artifactName: saved.artifactName,
@@ -200,6 +204,7 @@ function fallbackConfig(saved: SavedConfig, run: SavedRunState): Config {
     namespacePrefix: run.namespace.slice(0, Math.max(0, run.namespace.length - run.runId.length - 1)),
     runId: run.runId,
     karpenterMode: saved.karpenterMode,
+    karpenterNamespace: saved.karpenterNamespace ?? d['karpenter-namespace'] ?? 'kube-system',
     karpenterVersion: d['karpenter-version']!,
     koVersion: d['ko-version']!,
     helmVersion: d['helm-version']!,
