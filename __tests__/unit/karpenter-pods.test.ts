@@ -138,7 +138,7 @@ describe('registry credentials for the "already built" check', () => {
       }
       if (req.headers.authorization === 'Bearer t0k') return res.writeHead(req.url?.endsWith('/missing') ? 404 : 200).end();
       const port = (server.address() as { port: number }).port;
-      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="reg",scope="repository:k/kwok:pull"` }).end();
+      return res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="reg",scope="repository:k/kwok:pull"` }).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
