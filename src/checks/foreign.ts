@@ -3,7 +3,7 @@
 import type * as k8s from '@kubernetes/client-node';
 
 /** The CRDs an installing mode applies. */
-export const KARPENTER_CRDS = ['nodepools.karpenter.sh', 'nodeclaims.karpenter.sh', 'kwoknodeclasses.karpenter.kwok.sh'];
+export const KARPENTER_CRDS = ['nodepools.karpenter.sh', 'nodeclaims.karpenter.sh', 'nodeoverlays.karpenter.sh', 'kwoknodeclasses.karpenter.kwok.sh'];
 
 export interface FoundKarpenter {
   crds: k8s.KubernetesObject[];
