@@ -194,39 +194,28 @@ export function restore(getInput: (name: string) => string = (n) => core.getInpu
   };
 }
 
-/** A config from the saved facts alone, when the inputs no longer validate in post. Only cleanup and the evidence upload read it. */
+/**
+ * A config from the saved facts alone, when the inputs no longer validate in post: the defaults
+ * (shipped manifests) under the saved facts. Only cleanup and the evidence upload read it.
+ */
 function fallbackConfig(saved: SavedConfig, run: SavedRunState): Config {
-  const d = INPUT_DEFAULTS;
-  return {
+  const prefix = run.namespace.slice(0, Math.max(0, run.namespace.length - run.runId.length - 1));
+  const inputs: Record<string, string> = { 'run-id': run.runId, 'namespace-prefix': prefix, 'evidence-dir': saved.evidenceDir };
+  const defaults = readConfig((name) => inputs[name] ?? '').config;
+  const facts = {
     kubeconfig: saved.kubeconfig,
     context: saved.context,
-    clusterName: d['cluster-name']!,
-    namespacePrefix: run.namespace.slice(0, Math.max(0, run.namespace.length - run.runId.length - 1)),
     runId: run.runId,
+    namespacePrefix: prefix,
     karpenterMode: saved.karpenterMode,
-    karpenterNamespace: saved.karpenterNamespace ?? d['karpenter-namespace'] ?? 'kube-system',
-    karpenterVersion: d['karpenter-version']!,
-    koVersion: d['ko-version']!,
-    helmVersion: d['helm-version']!,
-    kwokInstall: 'install',
-    kwokChartRepository: d['kwok-chart-repository']!,
-    nodePoolFile: '',
     nodePool: { name: saved.nodePool, manifests: [] },
-    instanceTypesFile: '',
     instanceTypes: [],
-    scenario: 'metric',
-    metricName: d['metric-name']!,
-    metricTarget: d['metric-target']!,
-    minReplicas: 1,
-    maxReplicas: 2,
-    gpusPerPod: 1,
-    consolidation: 'require',
-    cleanupStale: false,
     timeouts: saved.timeouts,
     stages: [...STAGE_NAMES],
     evidenceDir: saved.evidenceDir,
     artifactName: saved.artifactName,
     retentionDays: saved.retentionDays,
-    summary: true,
   };
+  // Even the defaults failing (the action's own files unreadable) leaves what cleanup reads.
+  return { ...(defaults ?? ({ ...INPUT_DEFAULTS, summary: true } as unknown as Config)), ...facts };
 }
