@@ -42,6 +42,20 @@ export function parseDuration(raw: string): Parsed<number> {
   return ok(ms);
 }
 
+/** A stability window: "0" or "0s" (none), or a duration from 1s to 10m. */
+export function parseWindow(raw: string): Parsed<number> {
+  const text = raw.trim();
+  if (/^0+(ms|s|m|h)?$/.test(text)) return ok(0);
+  const accepted = 'a duration such as 30s or 1m (units ms, s, m, h) from 1s to 10m, or 0 for none';
+  const d = parseDuration(text);
+  if (!d.ok)
+    return bad(
+      /out of range/.test(d.problem) ? `${shown(raw)} is out of range; accepted: ${accepted}` : `${shown(raw)} is not a duration; accepted: ${accepted}`,
+    );
+  if (d.value > 10 * UNIT_MS.m!) return bad(`${shown(raw)} is out of range; accepted: ${accepted}`);
+  return ok(d.value);
+}
+
 export function parseInteger(raw: string, min: number, max: number): Parsed<number> {
   const accepted = `an integer from ${min} to ${max}`;
   const text = raw.trim();

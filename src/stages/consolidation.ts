@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import { formatIds, judgeBaseline, type BaselineVerdict } from '../checks/baseline.js';
 import { consolidationState, isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } from '../checks/capacity.js';
 import { iso } from '../checks/conditions.js';
 import { WORKLOAD_NAME } from '../checks/workload.js';
@@ -8,6 +9,7 @@ import { rawRequest } from '../kube/raw.js';
 import { waitFor, withSoftDeadline } from './wait.js';
 import { karpenterLogTail } from '../tools/karpenter-process.js';
 import { runIdentity } from './identity.js';
+import { holdSteady } from './steady.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
 /** Deletes the HPA and the Deployment (foreground, so the cluster stamps deletionTimestamp); returns that time. */
@@ -42,11 +44,15 @@ export const consolidationStage: Stage = {
   name: 'consolidation',
   skipReason: (config) => (config.consolidation === 'skip' ? 'consolidation: skip' : undefined),
   async run(stageCtx) {
-    const ctx = withSoftDeadline(stageCtx, 'consolidation');
+    const soft = withSoftDeadline(stageCtx, 'consolidation');
+    // Both watches end together: a baseline node removed fails the stage at once, not after the other's wait.
+    const local = new AbortController();
+    const ctx: StageContext = { ...soft, signal: AbortSignal.any([soft.signal, local.signal]) };
     const { config, run } = ctx;
     const kube = ctx.kube();
     const pool = config.nodePool.name;
-    const baseline = run.baselineNodes ?? 0;
+    const ids = run.baselineNodeIds;
+    const baseline = ids?.length ?? run.baselineNodes ?? 0;
     const id = await runIdentity(kube, config, run);
     const deleted = await deleteWorkload(ctx);
     ctx.mark({ event: 'workload-deleted', at: deleted.at, source: deleted.source, observedAt: new Date().toISOString() });
@@ -58,9 +64,13 @@ export const consolidationStage: Stage = {
     };
     let claimsLeft = -1;
     let nodesLeft = -1;
-    const state = () => consolidationState(nodesLeft < 0 ? Infinity : nodesLeft, baseline, claimsLeft < 0 ? Infinity : claimsLeft).detail;
+    let identity: BaselineVerdict | undefined;
+    const state = () =>
+      `${consolidationState(nodesLeft < 0 ? Infinity : nodesLeft, baseline, claimsLeft < 0 ? Infinity : claimsLeft).detail}${identity ? `; ${identity.detail}` : ''}`;
     const story = {
-      expected: `NodePool ${pool} back to its baseline of ${baseline} node(s) and this run's NodeClaims gone`,
+      expected: ids
+        ? `NodePool ${pool} back to exactly its ${baseline} baseline node(s) (${formatIds(ids)}) and this run's NodeClaims gone`
+        : `NodePool ${pool} back to its baseline of ${baseline} node(s) and this run's NodeClaims gone`,
       next: `check the NodePool's disruption settings (consolidationPolicy, consolidateAfter, budgets) and Karpenter's log (diagnostics); set consolidation: warn to accept a pool that does not shrink`,
     };
     try {
@@ -85,19 +95,23 @@ export const consolidationStage: Stage = {
           {
             path: NODES,
             labelSelector: `${NODEPOOL_LABEL}=${pool}`,
-            describe: `NodePool ${pool} back to ${baseline} node(s)`,
+            describe: ids ? `NodePool ${pool} back to exactly its baseline nodes` : `NodePool ${pool} back to ${baseline} node(s)`,
             state,
             until: (items, ev) => {
               if (ev?.type === 'DELETED') noteGone(ev.object, 'Node', ev.receivedAt);
               nodesLeft = items.size;
-              return nodesLeft <= baseline ? true : undefined;
+              if (!ids) return nodesLeft <= baseline ? true : undefined;
+              identity = judgeBaseline(ids, items.values());
+              // A baseline node removed (or replaced) never comes back: Karpenter consolidated a node the run did not make.
+              if (identity.gone.length) throw new BaselineLost(pool, identity);
+              return identity.ok ? true : undefined;
             },
           },
           story,
         ),
       ]);
     } catch (e) {
-      if (e instanceof StageFailure && config.consolidation === 'warn') {
+      if (e instanceof StageFailure && !(e instanceof BaselineLost) && config.consolidation === 'warn') {
         ctx.warning(`consolidation (warn): ${e.message}`);
         ctx.evidence({
           title: 'Warning: pool not back to baseline (consolidation: warn)',
@@ -107,6 +121,8 @@ export const consolidationStage: Stage = {
         return pass(`not back to baseline (${state()}); accepted because consolidation: warn`);
       }
       throw e;
+    } finally {
+      local.abort();
     }
     if (lastGone)
       ctx.mark({
@@ -116,7 +132,18 @@ export const consolidationStage: Stage = {
         observedAt: lastGone.observedAt,
       });
     ctx.evidence({ title: 'Pool back to baseline', command: `kubectl get nodes,nodeclaims -l ${NODEPOOL_LABEL}=${pool}`, output: state() });
-    return pass(`NodePool ${pool} back to ${baseline} node(s); this run's NodeClaims gone`);
+    const steady = await holdSteady(soft, {
+      pool,
+      windowMs: config.stabilityWindowMs,
+      after: 'after scale-in',
+      expectUids: ids ? new Set(ids.map((n) => n.uid)) : undefined,
+    });
+    const held = steady ? `; held ${steady.windowMs / 1000} s without change` : '';
+    return pass(
+      ids
+        ? `NodePool ${pool} back to exactly its ${baseline} baseline node(s), same UIDs; this run's NodeClaims gone${held}`
+        : `NodePool ${pool} back to ${baseline} node(s); this run's NodeClaims gone${held}`,
+    );
   },
   async diagnose(ctx) {
     const kube = ctx.kube();
@@ -127,3 +154,13 @@ export const consolidationStage: Stage = {
     ctx.diagnostic(await karpenterLogs(kube, ctx.run, karpenterLogTail));
   },
 };
+
+/** A baseline node removed or replaced during the run: a failure also under consolidation: warn (the pool went below what the run found). */
+class BaselineLost extends StageFailure {
+  constructor(pool: string, v: BaselineVerdict) {
+    super(
+      `Expected the NodePool's baseline nodes to stay while this run's nodes go; ${v.gone.map((g) => `baseline node ${g.node.name} (uid ${g.node.uid}) ${g.how}`).join('; ')}${v.extra.length ? `, while ${v.extra.map((x) => x.name).join(', ')} remain(s)` : ''}`,
+      `Karpenter disrupted a node that existed before the run (consolidation chose it over the run's, or drift/expiry replaced it): pin baseline nodes with the karpenter.sh/do-not-disrupt annotation, and read Karpenter's log (diagnostics) for the disruption decision of NodePool ${pool}`,
+    );
+  }
+}

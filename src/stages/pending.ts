@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
-import { firstUnschedulable, summarizeSchedule } from '../checks/pods.js';
+import { findTrigger, isKarpenterEvent, judgeTrigger, summarizeSchedule, type TriggerSearch } from '../checks/pods.js';
 import { desiredReplicas, WORKLOAD_NAME, WORKLOAD_SELECTOR } from '../checks/workload.js';
+import { GPU_RESOURCE } from '../manifests.js';
 import { eventFirstTime } from '../kube/events.js';
 import { eventsItem, formatPods, workloadPods } from './inspect.js';
 import { podsIn } from '../kube/paths.js';
@@ -13,51 +14,72 @@ export const pendingStage: Stage = {
     const ctx = withSoftDeadline(stageCtx, 'pending');
     const { config, run } = ctx;
     const desired = desiredReplicas(config, run);
-    const seen = await waitFor<k8s.V1Pod, { first?: ReturnType<typeof firstUnschedulable>; pods: k8s.V1Pod[]; receivedAt: Date }>(
+    // The pool's nodes before the run: with none, every node the scheduler rules out is outside the pool.
+    const poolNodes = run.baselineNodeIds?.length ?? run.baselineNodes ?? 0;
+    let search: TriggerSearch = { other: [], undecided: 0 };
+    const seen = await waitFor<k8s.V1Pod, { search: TriggerSearch; pods: k8s.V1Pod[]; receivedAt: Date }>(
       ctx,
       {
         path: podsIn(run.namespace),
         labelSelector: WORKLOAD_SELECTOR,
-        describe: 'an Unschedulable workload pod',
-        state: (items) => summarizeSchedule(items.values(), new Set(), desired).detail.replace(' on the pool', ''),
+        describe: `a workload pod Unschedulable for lack of ${GPU_RESOURCE}`,
+        state: (items) =>
+          `${summarizeSchedule(items.values(), new Set(), desired).detail.replace(' on the pool', '')}${search.other.length ? `; unschedulable for other reasons: ${search.other.map((o) => `${o.pod}: ${o.message}`).join('; ')}` : ''}`,
         until: (items, ev) => {
           const pods = [...items.values()];
-          const first = firstUnschedulable(pods);
-          if (first) return { first, pods, receivedAt: ev?.receivedAt ?? new Date() };
-          // Every desired pod already placed: the trigger may have come and gone (events tell), or never happened.
-          const placed = pods.filter((p) => p.spec?.nodeName && !p.metadata?.deletionTimestamp).length;
-          return placed >= desired ? { pods, receivedAt: ev?.receivedAt ?? new Date() } : undefined;
+          search = findTrigger(pods, poolNodes, GPU_RESOURCE);
+          const receivedAt = ev?.receivedAt ?? new Date();
+          if (search.trigger) return { search, pods, receivedAt };
+          // Every desired pod placed or unschedulable for another reason: the scheduler has spoken
+          // (the events tell whether the GPU trigger came and went before this watch saw it).
+          const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
+          const placed = live.filter((p) => p.spec?.nodeName).length;
+          return placed + search.other.length >= desired && search.undecided === 0 ? { search, pods, receivedAt } : undefined;
         },
       },
       {
-        expected: `a pod of the workload PodScheduled=False reason Unschedulable (${desired} replicas, ${config.gpusPerPod} GPU each)`,
+        expected: `a pod of the workload PodScheduled=False reason Unschedulable for lack of ${GPU_RESOURCE} (${desired} replicas, ${config.gpusPerPod} GPU each)`,
         next: `check the Deployment scaled (kubectl get deploy -n ${run.namespace}) and the scheduler is running`,
       },
     );
-    // A pod's condition keeps only its latest transition: a pod Unschedulable earlier and
-    // scheduled since shows only in the FailedScheduling events, so the earlier of both counts.
+    // A pod's condition keeps only its latest message: a pod Unschedulable earlier and scheduled
+    // (or re-judged) since shows only in kube-scheduler's FailedScheduling events, so the earlier
+    // GPU trigger of both counts. Karpenter's own FailedScheduling events are not the scheduler's.
     const events = (await ctx.kube().core.listNamespacedEvent({ namespace: run.namespace, fieldSelector: 'reason=FailedScheduling' })).items.filter(
-      (e) => e.involvedObject?.kind === 'Pod' && e.involvedObject.name?.startsWith(`${WORKLOAD_NAME}-`),
+      (e) => e.involvedObject?.kind === 'Pod' && e.involvedObject.name?.startsWith(`${WORKLOAD_NAME}-`) && !isKarpenterEvent(e),
     );
-    const firstEvent = events.filter((e) => eventFirstTime(e)).sort((a, b) => eventFirstTime(a).localeCompare(eventFirstTime(b)))[0];
-    if (!seen.first && !firstEvent) {
+    const gpuEvents = events.filter((e) => eventFirstTime(e) && judgeTrigger(e.message ?? '', poolNodes, GPU_RESOURCE).kind === 'gpu');
+    const firstEvent = gpuEvents.sort((a, b) => eventFirstTime(a).localeCompare(eventFirstTime(b)))[0];
+    const first = seen.search.trigger;
+    if (!first && !firstEvent) {
+      const others = [
+        ...seen.search.other.map((o) => `${o.pod}: ${o.message}`),
+        ...events.filter((e) => !gpuEvents.includes(e)).map((e) => `${e.involvedObject?.name} (event): ${e.message}`),
+      ];
+      if (others.length) {
+        throw new StageFailure(
+          `Expected a workload pod Unschedulable for lack of ${GPU_RESOURCE} (the trigger of a GPU scale-up); the scheduler ruled the pods out for other reasons:\n${[...new Set(others)].join('\n')}`,
+          `make the pods fit NodePool ${config.nodePool.name}'s nodes but for their GPUs: a taint they do not tolerate, a cordoned node or an affinity keeps them off whatever the GPU capacity (kubectl describe nodes -l karpenter.sh/nodepool=${config.nodePool.name})`,
+        );
+      }
       throw new StageFailure(
         `Expected overflow pods Unschedulable; saw all ${desired} pod(s) scheduled on existing nodes without any FailedScheduling:\n${formatPods(seen.pods)}`,
         `the cluster already had room, so nothing triggered autoscaling: raise max-replicas or gpus-per-pod above the free GPUs of NodePool ${config.nodePool.name}`,
       );
     }
-    const fromEvent = firstEvent && (!seen.first || eventFirstTime(firstEvent) < seen.first.at);
-    const at = fromEvent ? eventFirstTime(firstEvent!) : seen.first!.at;
+    const fromEvent = firstEvent && (!first || eventFirstTime(firstEvent) < first.at);
+    const at = fromEvent ? eventFirstTime(firstEvent!) : first!.at;
     const source = fromEvent
       ? `Event FailedScheduling for Pod ${firstEvent!.involvedObject?.name} (first occurrence)`
-      : `Pod ${seen.first!.pod} PodScheduled=False(Unschedulable) .lastTransitionTime`;
-    const detail = seen.first
-      ? `${seen.first.count} pod(s) Unschedulable; first ${seen.first.pod}: ${seen.first.message}`
-      : `pods already scheduled when observed; FailedScheduling for ${firstEvent!.involvedObject?.name}: ${firstEvent!.message}`;
+      : `Pod ${first!.pod} PodScheduled=False(Unschedulable) .lastTransitionTime`;
+    const why = fromEvent ? judgeTrigger(firstEvent!.message ?? '', poolNodes, GPU_RESOURCE).detail : first!.detail;
+    const detail = first
+      ? `${first.count} pod(s) Unschedulable for lack of GPUs (${why}); first ${first.pod}: ${first.message}`
+      : `pods already scheduled when observed; FailedScheduling for ${firstEvent!.involvedObject?.name} (${why}): ${firstEvent!.message}`;
     ctx.evidence({
       title: 'Unschedulable pods',
       command: `kubectl get pods -n ${run.namespace} -l ${WORKLOAD_SELECTOR} -o wide`,
-      output: `${detail}\n${formatPods(seen.pods)}`,
+      output: `${detail}${seen.search.other.length ? `\nunschedulable for other reasons: ${seen.search.other.map((o) => `${o.pod}: ${o.message}`).join('; ')}` : ''}\n${formatPods(seen.pods)}`,
     });
     ctx.evidence(await eventsItem('Scheduling events', ctx.kube(), run.namespace, { reason: 'FailedScheduling' }));
     ctx.mark({ event: 'first-pod-unschedulable', at, source, observedAt: seen.receivedAt.toISOString() });

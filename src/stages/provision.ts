@@ -11,17 +11,21 @@ import {
   type NodeClaim,
   type ProvisionVerdict,
 } from '../checks/capacity.js';
+import { formatIds, judgeBaseline } from '../checks/baseline.js';
 import { gpusIn, parseQuantity } from '../checks/quantity.js';
+import { judgeRefusals, refusalHint, refusalOf, type Refusal } from '../checks/refusal.js';
 import { cheapestFit, priceOf } from '../checks/rightsizing.js';
-import { desiredReplicas } from '../checks/workload.js';
+import { desiredReplicas, WORKLOAD_NAME } from '../checks/workload.js';
 import type { Kube } from '../kube/client.js';
 import { eventsItem, formatNodes, karpenterLogs, nodeClaims, nodePool, poolNodes, workloadPods } from './inspect.js';
 import { NODECLAIMS, NODEPOOLS, NODES } from '../kube/paths.js';
 import { getJson } from '../kube/raw.js';
+import { watchUntil } from '../kube/watch.js';
 import { waitFor, withSoftDeadline } from './wait.js';
 import { karpenterLogTail } from '../tools/karpenter-process.js';
 import type { Config } from '../types.js';
 import { runIdentity } from './identity.js';
+import { holdSteady } from './steady.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
 /** The NodePool's nvidia.com/gpu limit as the cluster has it (else as the nodepool file sets it). */
@@ -64,21 +68,83 @@ export const provisionStage: Stage = {
     const baselineGpus = before.filter((n) => !claimNodes.has(n.metadata?.name ?? '')).reduce((s, n) => s + gpusIn(n.status?.allocatable), 0);
 
     let last: ProvisionVerdict | undefined;
-    const { claims, claimsSeenAt } = await waitFor<NodeClaim, { claims: NodeClaim[]; claimsSeenAt: Date }>(
-      ctx,
-      {
-        path: NODECLAIMS,
-        labelSelector: `${NODEPOOL_LABEL}=${pool}`,
-        describe: `NodeClaims of NodePool ${pool} Initialized`,
-        state: () => last?.detail ?? 'no NodeClaim of this run yet',
-        until: (items, ev) => {
-          const mine = [...items.values()].filter((c) => isRunNodeClaim(c, id));
-          last = evaluateClaims(mine, needed, baselineGpus);
-          return last.ok ? { claims: mine.filter((c) => !c.metadata?.deletionTimestamp), claimsSeenAt: ev?.receivedAt ?? new Date() } : undefined;
-        },
+    // Karpenter's refusals of the run's pods, watched beside the NodeClaims: when it rules every
+    // NodePool out and makes no NodeClaim of the run, the stage fails with its reason at once.
+    const refusals = new Map<string, Refusal>();
+    let claimsEver = 0;
+    const local = new AbortController();
+    const wctx: StageContext = { ...ctx, signal: AbortSignal.any([ctx.signal, local.signal]) };
+    let refuse!: (e: Error) => void;
+    const refused = new Promise<never>((_, reject) => (refuse = reject));
+    refused.catch(() => undefined);
+    let grace: NodeJS.Timeout | undefined;
+    const judge = () => {
+      clearTimeout(grace);
+      const v = judgeRefusals([...refusals.values()], claimsEver, Date.now());
+      if (v.kind === 'wait') grace = setTimeout(judge, v.waitMs);
+      if (v.kind !== 'fail') return;
+      refuse(
+        new StageFailure(
+          `Expected NodeClaims of NodePool ${pool} for ${desired} replica(s); Karpenter cannot schedule the run's pods and made no NodeClaim of this run (${v.events} refusal(s) over ${Math.round(v.sinceMs / 1000)} s, pods ${v.pods.join(', ')}): ${v.reasons.map((r) => `"${r}"`).join('; ')}`,
+          refusalHint(v.reasons, pool),
+        ),
+      );
+    };
+    const eventsPath = `/api/v1/namespaces/${run.namespace}/events`;
+    void watchUntil<k8s.CoreV1Event, never>(kube, {
+      path: eventsPath,
+      fieldSelector: 'reason=FailedScheduling',
+      signal: wctx.signal,
+      describe: "Karpenter's scheduling refusals",
+      log: () => undefined,
+      until: (items) => {
+        for (const e of items.values()) {
+          const r = refusalOf(e, `${WORKLOAD_NAME}-`, Date.now());
+          if (r && !refusals.has(r.key)) refusals.set(r.key, r);
+          else if (r) refusals.get(r.key)!.count = r.count;
+        }
+        judge();
+        return undefined;
       },
-      { expected: `NodeClaims of NodePool ${pool} Launched, Registered and Initialized with ${needed} GPU(s) for ${desired} replica(s)`, next: NEXT },
-    );
+    }).catch(() => undefined); // only a shortcut: without events (RBAC, an old apiserver) provision waits as before
+    let claims: NodeClaim[];
+    let claimsSeenAt: Date;
+    try {
+      ({ claims, claimsSeenAt } = await Promise.race([
+        waitFor<NodeClaim, { claims: NodeClaim[]; claimsSeenAt: Date }>(
+          wctx,
+          {
+            path: NODECLAIMS,
+            labelSelector: `${NODEPOOL_LABEL}=${pool}`,
+            describe: `NodeClaims of NodePool ${pool} Initialized`,
+            state: () => last?.detail ?? 'no NodeClaim of this run yet',
+            until: (items, ev) => {
+              const mine = [...items.values()].filter((c) => isRunNodeClaim(c, id));
+              if (mine.length > claimsEver) {
+                claimsEver = mine.length;
+                judge();
+              }
+              last = evaluateClaims(mine, needed, baselineGpus);
+              return last.ok ? { claims: mine.filter((c) => !c.metadata?.deletionTimestamp), claimsSeenAt: ev?.receivedAt ?? new Date() } : undefined;
+            },
+          },
+          { expected: `NodeClaims of NodePool ${pool} Launched, Registered and Initialized with ${needed} GPU(s) for ${desired} replica(s)`, next: NEXT },
+        ),
+        refused,
+      ]));
+    } catch (e) {
+      // A timeout while Karpenter refused some pods (it made claims for others): say what it said.
+      const said = [...new Set([...refusals.values()].map((r) => r.reason))];
+      if (e instanceof StageFailure && said.length && !/Karpenter cannot schedule/.test(e.message))
+        throw new StageFailure(
+          `${e.message.split('. Next: ')[0]}; Karpenter said for the pods: ${said.map((r) => `"${r}"`).join('; ')}`,
+          refusalHint(said, pool),
+        );
+      throw e;
+    } finally {
+      local.abort();
+      clearTimeout(grace);
+    }
     const name = (c: NodeClaim) => c.metadata?.name ?? '?';
     const created = extremeTime(claims, (c) => c.metadata?.creationTimestamp, name, 'min');
     if (created) ctx.mark({ event: 'nodeclaim-created', at: created.at, source: `NodeClaim ${created.name} .metadata.creationTimestamp (first)` });
@@ -98,8 +164,9 @@ export const provisionStage: Stage = {
     }
 
     const wanted = new Set(claims.map((c) => c.status?.nodeName).filter((n): n is string => !!n));
-    const baseline = run.baselineNodes ?? 0;
-    const { nodes, receivedAt } = await waitFor<k8s.V1Node, { nodes: k8s.V1Node[]; receivedAt: Date }>(
+    const ids = run.baselineNodeIds;
+    const baseline = ids?.length ?? run.baselineNodes ?? 0;
+    const { nodes, receivedAt, poolUids } = await waitFor<k8s.V1Node, { nodes: k8s.V1Node[]; receivedAt: Date; poolUids: Set<string> }>(
       ctx,
       {
         path: NODES,
@@ -108,8 +175,17 @@ export const provisionStage: Stage = {
         state: (items) =>
           `${items.size} node(s) in the pool (baseline ${baseline}); ${[...wanted].filter((n) => isNodeReady(items.get(n) as k8s.V1Node)).length}/${wanted.size} of this run's nodes Ready`,
         until: (items, ev) => {
+          // The scale-out adds to the pool: a baseline node lost on the way fails at once, naming it.
+          const lost = ids ? judgeBaseline(ids, items.values()).gone : [];
+          if (lost.length)
+            throw new StageFailure(
+              `Expected NodePool ${pool}'s baseline nodes (${formatIds(ids!)}) to stay during the scale-out; ${lost.map((g) => `${g.node.name} (uid ${g.node.uid}) ${g.how}`).join('; ')}`,
+              `read Karpenter's log (diagnostics) for a disruption or replacement of that node; pin baseline nodes with the karpenter.sh/do-not-disrupt annotation`,
+            );
           const mine = [...wanted].map((n) => items.get(n)).filter((n): n is k8s.V1Node => !!n && isNodeReady(n) && gpusIn(n.status?.allocatable) > 0);
-          return mine.length === wanted.size && items.size > baseline ? { nodes: mine, receivedAt: ev?.receivedAt ?? new Date() } : undefined;
+          return mine.length === wanted.size && items.size > baseline
+            ? { nodes: mine, receivedAt: ev?.receivedAt ?? new Date(), poolUids: new Set([...items.values()].map((n) => n.metadata?.uid ?? '')) }
+            : undefined;
         },
       },
       { expected: `${wanted.size} new Node(s) of NodePool ${pool} Ready with nvidia.com/gpu allocatable above the baseline of ${baseline}`, next: NEXT },
@@ -151,8 +227,9 @@ export const provisionStage: Stage = {
       output: JSON.stringify(rows, null, 2),
     });
     const gpus = rows.reduce((s, r) => s + r.gpus, 0);
+    const steady = await holdSteady(ctx, { pool, windowMs: config.stabilityWindowMs, after: 'after scale-out', expectUids: poolUids });
     return pass(
-      `${claims.length} NodeClaim(s) Initialized; ${nodes.length} node(s) Ready (${rows.map((r) => r.instanceType).join(', ')}) with ${gpus} GPU(s) for ${needed} needed`,
+      `${claims.length} NodeClaim(s) Initialized; ${nodes.length} node(s) Ready (${rows.map((r) => r.instanceType).join(', ')}) with ${gpus} GPU(s) for ${needed} needed${ids ? `; ${ids.length} baseline node(s) intact` : ''}${steady ? `; pool held ${steady.windowMs / 1000} s without change` : ''}`,
     );
   },
   async diagnose(ctx) {

@@ -1,8 +1,9 @@
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
+import { nodeIdOf } from '../checks/baseline.js';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
-import { renderWorkload, WORKLOAD_NAME } from '../checks/workload.js';
+import { formatTaint, formatToleration, nodePoolTaints, poolTolerations, renderWorkload, WORKLOAD_NAME, type Toleration } from '../checks/workload.js';
 import { applyObject } from '../kube/apply.js';
 import { eventsItem, workloadPods } from './inspect.js';
 import { shipped } from '../paths.js';
@@ -17,14 +18,15 @@ export function readWorkloadTemplates(): { deployment: Record<string, unknown>; 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The fields of the Deployment a reviewer checks, one per line. */
-function describeDeployment(d: Obj): string {
+function describeDeployment(d: Obj, fromPool: Toleration[]): string {
   const pod = d.spec.template.spec;
   const c = pod.containers[0];
   return [
     `replicas: ${d.spec.replicas}`,
     `nvidia.com/gpu request=${c.resources.requests['nvidia.com/gpu']} limit=${c.resources.limits['nvidia.com/gpu']}`,
     `nodeSelector: ${JSON.stringify(pod.nodeSelector)}`,
-    `tolerations: ${pod.tolerations.map((t: Obj) => `${t.key}:${t.effect}`).join(', ')}`,
+    `tolerations: ${pod.tolerations.map((t: Toleration) => formatToleration(t)).join(', ')}`,
+    `added for the NodePool's taints: ${fromPool.map(formatToleration).join(', ') || '(none: the template already tolerates them)'}`,
     `runAsNonRoot=${pod.securityContext.runAsNonRoot} readOnlyRootFilesystem=${c.securityContext.readOnlyRootFilesystem} allowPrivilegeEscalation=${c.securityContext.allowPrivilegeEscalation}`,
   ].join('\n');
 }
@@ -34,9 +36,15 @@ export const workloadStage: Stage = {
   async run(ctx) {
     const { config, run } = ctx;
     const kube = ctx.kube();
-    if (run.baselineNodes === undefined) {
-      // preflight not selected: the baseline is taken here, still before anything is created.
-      run.baselineNodes = (await kube.core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${config.nodePool.name}` })).items.length;
+    if (run.baselineNodes === undefined || run.baselineNodeIds === undefined) {
+      // preflight not selected (or it recorded only the count): the baseline is taken here, still
+      // before the workload exists. Identities, so consolidation can tell the baseline from the run's nodes.
+      const nodes = (await kube.core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${config.nodePool.name}` })).items.filter(
+        (n) => !n.metadata?.deletionTimestamp,
+      );
+      run.baselineNodes ??= nodes.length;
+      run.baselineNodeIds = nodes.map(nodeIdOf);
+      ctx.checkpoint();
     }
     let templates;
     try {
@@ -62,7 +70,18 @@ export const workloadStage: Stage = {
     ctx.evidence({
       title: `Deployment ${WORKLOAD_NAME}`,
       command: `kubectl get deployment ${WORKLOAD_NAME} -n ${run.namespace} -o yaml`,
-      output: describeDeployment(deployment!),
+      output: describeDeployment(deployment!, poolTolerations(config.nodePool, (templates.deployment as Obj).spec?.template?.spec?.tolerations ?? [])),
+    });
+    const { taints, startupTaints } = nodePoolTaints(config.nodePool);
+    ctx.evidence({
+      title: `Workload follows NodePool ${config.nodePool.name}`,
+      command: `kubectl get nodepool ${config.nodePool.name} -o jsonpath='{.spec.template.spec.taints}{.spec.template.spec.startupTaints}'`,
+      output: [
+        `nodeSelector ${NODEPOOL_LABEL}=${config.nodePool.name}`,
+        `NodePool taints: ${taints.map(formatTaint).join(', ') || '(none)'}`,
+        `NodePool startupTaints: ${startupTaints.map(formatTaint).join(', ') || '(none)'}`,
+        'every one tolerated by the pods',
+      ].join('\n'),
     });
     if (hpa) {
       const m = hpa.spec.metrics[0].external;
