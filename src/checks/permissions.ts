@@ -87,7 +87,8 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
           ['list,watch', '', 'nodes'],
           ['get', KARPENTER, 'nodepools'],
         ],
-        namespaced: [],
+        // Karpenter's FailedScheduling events on the run's pods: provision fails at once with its reason.
+        namespaced: [['list,watch', '', 'events']],
       };
     case 'schedule':
       return { cluster: [['list,watch', '', 'nodes']], namespaced: [['list,watch', '', 'pods']] };
