@@ -174,7 +174,7 @@ describe('bad input that reaches the cluster', () => {
     const r = await run({ kubeconfig, timeouts: 'preflight=20s' });
     expect(r.outputs['failed-stage']).toBe('preflight');
     expect(r.main.stdout).toMatch(
-      /::error::preflight: Expected the Kubernetes API at https:\/\/127\.0\.0\.1:\d+ to answer; it did not: .*fetch failed \(.*(certificate|self.signed|verify)/i,
+      /::error::preflight: Expected a trusted TLS connection to the Kubernetes API at https:\/\/127\.0\.0\.1:\d+; .*TLS error connecting to the Kubernetes API \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)/,
     );
     await expectUntouched(r, kubeconfig);
   });

@@ -10,7 +10,7 @@ import type { Kube } from '../kube/client.js';
 import { apiServiceStatus } from './inspect.js';
 import { EXTERNAL_METRICS_APISERVICE, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
-import { isConnectionError } from '../kube/transient.js';
+import { isConnectionError, isTlsError } from '../kube/transient.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
 /** Checks every permission with SelfSubjectAccessReviews, in parallel; returns the denied ones. */
@@ -48,6 +48,12 @@ async function reachable(ctx: StageContext): Promise<string> {
     // Known down from the first contact: the diagnostics and cleanup that follow ask once each
     // instead of waiting out the restart window (src/kube/transient.ts).
     if (isConnectionError(e)) ctx.kube().reach.downSince ??= Date.now();
+    if (isTlsError(e)) {
+      throw new StageFailure(
+        `Expected a trusted TLS connection to the Kubernetes API at ${server}; ${(e as Error).message}`,
+        "check the kubeconfig's certificate-authority(-data) for this server, and that the context points at the cluster you mean",
+      );
+    }
     throw new StageFailure(
       `Expected the Kubernetes API at ${server} to answer; it did not: ${(e as Error).message}${causeOf(e)}`,
       'check the kubeconfig/context inputs, the cluster is running, and the runner can reach it',
