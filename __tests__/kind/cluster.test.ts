@@ -79,17 +79,25 @@ function runProbe(args: string[]): ProbeOutput {
   }
 }
 
+// Each test fails on its own when there is no cluster (a throwing beforeAll would only mark them skipped).
+let missing: Error | undefined;
 beforeAll(() => {
-  if (!existsSync(clusterFile)) {
-    throw new Error(`no kind test bed: ${clusterFile} missing (run testbed/kind/up)`);
+  try {
+    if (!existsSync(clusterFile)) throw new Error(`no kind test bed: ${clusterFile} missing (run testbed/kind/up)`);
+    cluster = JSON.parse(readFileSync(clusterFile, 'utf8')) as Cluster;
+    const running = run(docker, ['inspect', '-f', '{{.State.Running}}', cluster.nodeContainer]).trim();
+    if (running !== 'true') throw new Error(`kind node ${cluster.nodeContainer} is not running`);
+  } catch (err) {
+    missing = err as Error;
   }
-  cluster = JSON.parse(readFileSync(clusterFile, 'utf8')) as Cluster;
-  const running = run(docker, ['inspect', '-f', '{{.State.Running}}', cluster.nodeContainer]).trim();
-  if (running !== 'true') throw new Error(`kind node ${cluster.nodeContainer} is not running`);
 });
+const requireCluster = () => {
+  if (missing) throw missing;
+};
 
 describe('kind test bed', () => {
   it('has one node, Ready, running the expected kubelet', () => {
+    requireCluster();
     const nodes = JSON.parse(kubectl('get', 'nodes', '-o', 'json')).items;
     expect(nodes).toHaveLength(1);
     const ready = nodes[0].status.conditions.find((c: { type: string }) => c.type === 'Ready');
@@ -98,6 +106,7 @@ describe('kind test bed', () => {
   });
 
   it('lets a pod from a locally built image reach the real API server through the Service ClusterIP', () => {
+    requireCluster();
     const svc = JSON.parse(kubectl('-n', 'default', 'get', 'service', 'kubernetes', '-o', 'json'));
     expect(svc.spec.clusterIP).toBe(API_SERVICE_IP);
     // what the API server says of itself, asked from the host through the kubeconfig
@@ -113,6 +122,7 @@ describe('kind test bed', () => {
   });
 
   it("drops a pod's connection to an address outside the machine", () => {
+    requireCluster();
     // Only probe outside once the drop rule is seen first in DOCKER-USER: without it the packet
     // would leave the machine, which this bed must never let happen.
     const rules = run('iptables', ['-S', 'DOCKER-USER']).split('\n');
@@ -129,6 +139,7 @@ describe('kind test bed', () => {
   });
 
   it('holds the KWOK controller image in the node, under the name the kwok chart uses', () => {
+    requireCluster();
     const images = run(docker, ['exec', cluster.nodeContainer, 'ctr', '--namespace=k8s.io', 'images', 'ls', '-q'])
       .split('\n')
       .map((l) => l.trim());
