@@ -33,6 +33,11 @@ const CORDONED = '0/1 nodes are available: 1 node(s) were unschedulable. preempt
 const CPU_AND_SELECTOR =
   "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.";
 const EMPTY = 'no nodes available to schedule pods';
+// As kube-scheduler 1.34 writes them on the bed (the DRA plugin's PostFilter message before preemption's).
+const GPU_134 =
+  '0/1 nodes are available: 1 Insufficient nvidia.com/gpu. no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.';
+const TAINT_134_DRA =
+  '0/1 nodes are available: 1 node(s) had untolerated taint(s). no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.';
 const PREFILTER =
   '0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.';
 
@@ -50,6 +55,14 @@ describe('the GPU trigger (pending)', () => {
     expect(schedulerReasons(TAINT_OLD).reasons[0]!.kind).toBe('other');
     expect(schedulerReasons(PREFILTER).reasons).toEqual([]);
     expect(schedulerReasons('something else')).toEqual({ reasons: [] });
+  });
+  it('reads the 1.34 shape with the DRA PostFilter message', () => {
+    expect(schedulerReasons(GPU_134)).toEqual({ nodes: 1, reasons: [{ count: 1, text: 'Insufficient nvidia.com/gpu', kind: 'gpu' }] });
+    expect(judgeTrigger(GPU_134, 1).kind).toBe('gpu');
+    expect(judgeTrigger(TAINT_134_DRA, 1)).toMatchObject({ kind: 'other', detail: 'not for lack of nvidia.com/gpu: 1 node(s) had untolerated taint(s)' });
+    expect(
+      schedulerReasons('0/2 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu.training}, 1 Insufficient nvidia.com/gpu.').reasons,
+    ).toHaveLength(2);
   });
   it('counts a node lacking nvidia.com/gpu, whatever else the other nodes said', () => {
     expect(judgeTrigger(GPU_ONLY, 3)).toMatchObject({ kind: 'gpu', detail: '3 node(s) lacked nvidia.com/gpu' });
@@ -240,6 +253,9 @@ describe("Karpenter's refusals (provision)", () => {
       seenAt: 1000,
     });
     expect(refusalOf(ev('e2', 'other-1', TAINT), 'gpu-workload-', 1000)).toBeUndefined();
+    // The grace runs on the action's clock: an event stamped long ago by a skewed cluster clock does not cut it short.
+    const old = { ...ev('e4', 'gpu-workload-2', TAINT), firstTimestamp: new Date('2020-01-01T00:00:00Z') } as k8s.CoreV1Event;
+    expect(refusalOf(old, 'gpu-workload-', 5000)?.seenAt).toBe(5000);
     expect(refusalOf(ev('e3', 'gpu-workload-1', GPU_ONLY, 1, 'default-scheduler'), 'gpu-workload-', 1000)).toBeUndefined();
   });
   const r = (key: string, seenAt: number, count = 1) => ({

@@ -97,8 +97,9 @@ const STARTING_TAINTS = [
 export function schedulerReasons(message: string, resource = 'nvidia.com/gpu'): { nodes?: number; reasons: SchedulerReason[] } {
   const m = /(\d+)\/(\d+) nodes are available: (.*)/s.exec(message);
   if (!m) return { reasons: [] };
-  // The reasons end at the first ". " (then "preemption: ..." or nothing).
-  const body = m[3]!.split(/\.\s+preemption:|\.\s*$/)[0]!.replace(/\.$/, '');
+  // The reasons end at the first ". ": PostFilter messages follow (1.34: "no new claims to
+  // deallocate, preemption: 0/1 nodes are available: ..."), or nothing.
+  const body = m[3]!.split(/\.(?:\s|$)/)[0]!;
   const reasons: SchedulerReason[] = [];
   for (const part of body.split(/,\s+(?=\d+ )/)) {
     const r = /^(\d+) (.*)$/s.exec(part.trim());

@@ -3,7 +3,6 @@
 // per pod per 5 minutes). Together with no NodeClaim of the run, a reason to fail provision at
 // once with Karpenter's reason instead of waiting out the stage timeout. Pure.
 import type * as k8s from '@kubernetes/client-node';
-import { eventFirstTime } from '../kube/events.js';
 import { isKarpenterEvent } from './pods.js';
 
 /** Refusals that fail the stage at once (Karpenter retries, but the same pods keep the same reason). */
@@ -32,7 +31,8 @@ export function refusalOf(e: k8s.CoreV1Event, podPrefix: string, seenAt: number)
     pod: e.involvedObject.name,
     reason: (e.message ?? '').replace(/^Failed to schedule pod, /, ''),
     count: Math.max(1, e.count ?? 1),
-    seenAt: eventFirstTime(e) ? Math.min(seenAt, Date.parse(eventFirstTime(e)) || seenAt) : seenAt,
+    // The action's own clock, not the event's: a cluster clock off from the runner's must not cut the grace short.
+    seenAt,
   };
 }
 

@@ -52,9 +52,13 @@ export const pendingStage: Stage = {
     const firstEvent = gpuEvents.sort((a, b) => eventFirstTime(a).localeCompare(eventFirstTime(b)))[0];
     const first = seen.search.trigger;
     if (!first && !firstEvent) {
+      // What each pod's condition says now, and what the scheduler said before (events) when it differed.
+      const now = new Set(seen.search.other.map((o) => `${o.pod}: ${o.message}`));
       const others = [
-        ...seen.search.other.map((o) => `${o.pod}: ${o.message}`),
-        ...events.filter((e) => !gpuEvents.includes(e)).map((e) => `${e.involvedObject?.name} (event): ${e.message}`),
+        ...now,
+        ...events
+          .filter((e) => !gpuEvents.includes(e) && !now.has(`${e.involvedObject?.name}: ${e.message}`))
+          .map((e) => `${e.involvedObject?.name} (event ${eventFirstTime(e)}): ${e.message}`),
       ];
       if (others.length) {
         throw new StageFailure(
