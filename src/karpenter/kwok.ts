@@ -19,6 +19,12 @@ export async function kwokInstalled(kube: Kube): Promise<string | undefined> {
   return undefined;
 }
 
+/** The KWOK controller's CRDs (group kwok.x-k8s.io) in the cluster. */
+async function kwokCrds(kube: Kube): Promise<string[]> {
+  const crds = (await kube.apiext.listCustomResourceDefinition()).items;
+  return crds.filter((c) => c.spec.group === 'kwok.x-k8s.io').map((c) => c.metadata!.name!);
+}
+
 /**
  * Installs the KWOK controller and its fast stages unless the cluster has one or the user said
  * skip; returns what was done, for the evidence. `set` are chart values the mode needs
@@ -28,6 +34,7 @@ export async function ensureKwok(ctx: StageContext, o: { namespace: string; set:
   if (ctx.config.kwokInstall === 'skip') return 'KWOK controller: skipped (kwok-install: skip)';
   const found = await kwokInstalled(ctx.kube());
   if (found) return `KWOK controller: already installed (${found}), left as it is`;
+  const before = await kwokCrds(ctx.kube());
   for (const c of KWOK_CHARTS) {
     ctx.run.helmReleases.push({ namespace: o.namespace, name: c.release });
     await helm(
@@ -43,5 +50,9 @@ export async function ensureKwok(ctx: StageContext, o: { namespace: string; set:
       }),
     );
   }
+  // Helm installs a chart's crds/ but never removes them: the ones this run added are its own to remove.
+  const added = (await kwokCrds(ctx.kube())).filter((n) => !before.includes(n));
+  for (const name of added) ctx.run.appliedClusterObjects.push({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name });
+  ctx.checkpoint();
   return `KWOK controller: installed from ${ctx.config.kwokChartRepository} (charts ${KWOK_CHARTS.map((c) => c.chart).join(', ')}${o.set.length ? `; ${o.set.join(', ')}` : ''})`;
 }

@@ -179,6 +179,12 @@ export const cleanupStage: Stage = {
       return `${mine.length} NodeClaim(s) deleted${orphaned ? " (finalizers released: this run's Karpenter process was gone)" : ''}`;
     });
 
+    // Karpenter (and the charts) go before the CRDs and the NodePool: nothing of theirs is needed
+    // once the run's NodeClaims are gone, and Helm would leave the charts' CRDs behind.
+    await step(`Karpenter (${config.karpenterMode} mode)`, async () => {
+      const removed = await providerFor(config).remove(run, config, ctx.signal);
+      return removed.length ? removed.join(', ') : undefined;
+    });
     await step('cluster objects', async () => {
       const removed: string[] = [];
       for (const o of [...run.appliedClusterObjects].reverse()) {
@@ -199,11 +205,6 @@ export const cleanupStage: Stage = {
         run.appliedClusterObjects = run.appliedClusterObjects.filter((x) => x !== o);
       }
       return removed.length ? `deleted ${removed.join(', ')}` : undefined;
-    });
-
-    await step(`Karpenter (${config.karpenterMode} mode)`, async () => {
-      const removed = await providerFor(config).remove(run, config, ctx.signal);
-      return removed.length ? removed.join(', ') : undefined;
     });
 
     ctx.evidence({
