@@ -68,9 +68,7 @@ export const consolidationStage: Stage = {
     const state = () =>
       `${consolidationState(nodesLeft < 0 ? Infinity : nodesLeft, baseline, claimsLeft < 0 ? Infinity : claimsLeft).detail}${identity ? `; ${identity.detail}` : ''}`;
     const story = {
-      expected: ids
-        ? `NodePool ${pool} back to exactly its ${baseline} baseline node(s) (${formatIds(ids)}) and this run's NodeClaims gone`
-        : `NodePool ${pool} back to its baseline of ${baseline} node(s) and this run's NodeClaims gone`,
+      expected: `NodePool ${pool} back to its baseline of ${baseline} node(s)${ids?.length ? ` (exactly ${formatIds(ids)})` : ''} and this run's NodeClaims gone`,
       next: `check the NodePool's disruption settings (consolidationPolicy, consolidateAfter, budgets) and Karpenter's log (diagnostics); set consolidation: warn to accept a pool that does not shrink`,
     };
     try {
