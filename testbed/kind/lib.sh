@@ -49,7 +49,8 @@ ensure_dockerd() {
     echo "kind: dockerd runs but does not answer yet; waiting" >&2
   else
     # containerd of docker.io is started by dockerd itself when not running as a service
-    nohup dockerd >>"$state/dockerd.log" 2>&1 &
+    # fd 9 is up/down's lock: a dockerd holding it would block every later up/down
+    nohup dockerd 9>&- >>"$state/dockerd.log" 2>&1 &
     echo $! >"$state/dockerd.pid"
     echo "kind: started dockerd (pid $!, log $state/dockerd.log)" >&2
   fi
