@@ -89,14 +89,14 @@ describe('the workload follows a tainted NodePool', () => {
 });
 
 describe("provision fails at once with Karpenter's reason", () => {
-  it('names the taint the pods do not tolerate (put on the NodePool after the workload was made to fit the file)', async () => {
+  it('names the taint the pods do not tolerate (put on the NodePool after the workload was made to fit it)', async () => {
     const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '3', 'min-replicas': '1', consolidation: 'skip', timeouts: 'provision=3m' });
-    const up = await runChain(config, stagesNamed('preflight', 'tools', 'karpenter-build', 'karpenter-install', 'nodepool'));
+    const up = await runChain(config, stagesNamed('preflight', 'tools', 'karpenter-build', 'karpenter-install', 'nodepool', 'workload'));
     expect(
       up.records.every((r) => r.status !== 'fail'),
       summary(up),
     ).toBe(true);
-    // The cluster's NodePool gains a taint the nodepool file (so the workload) does not have.
+    // The cluster's NodePool gains a taint after the workload was made to fit it.
     const np = await rawRequest(kube, `/apis/karpenter.sh/v1/nodepools/${config.nodePool.name}`);
     const taints = [...((np.body as any).spec.template.spec.taints ?? []), TRAINING]; // eslint-disable-line @typescript-eslint/no-explicit-any
     const patched = await rawRequest(kube, `/apis/karpenter.sh/v1/nodepools/${config.nodePool.name}`, {
@@ -104,7 +104,7 @@ describe("provision fails at once with Karpenter's reason", () => {
       body: { text: JSON.stringify({ spec: { template: { spec: { taints } } } }), contentType: 'application/merge-patch+json' },
     });
     expect(patched.status).toBe(200);
-    const c = await runChain(config, stagesNamed('workload', 'pending', 'provision', 'schedule', 'consolidation', 'cleanup'), up.run);
+    const c = await runChain(config, stagesNamed('pending', 'provision', 'schedule', 'consolidation', 'cleanup'), up.run);
     expect(c.record('pending').status, summary(c)).toBe('pass');
     const p = c.record('provision');
     expect(p.status, summary(c)).toBe('fail');

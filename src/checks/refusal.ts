@@ -73,7 +73,7 @@ export function judgeRefusals(
 export function refusalHint(reasons: string[], pool: string): string {
   const all = reasons.join(' ');
   if (/did not tolerate taint/.test(all))
-    return `the pods do not tolerate a taint of NodePool ${pool} as the cluster has it: the workload tolerates the taints of the nodepool file, so apply that file's NodePool (or put the taint in the file)`;
+    return `the pods do not tolerate a taint of NodePool ${pool}: the workload tolerates the taints the NodePool had when the workload stage made it, so a taint added since (another tool managing the pool?) keeps Karpenter from placing them; remove it, or rerun so the workload follows it`;
   if (/exceed limits/.test(all)) return `raise spec.limits of NodePool ${pool}, or wait for nodes of other runs to go`;
   if (/incompatible requirements|no instance type/.test(all))
     return `NodePool ${pool}'s requirements or instance types leave no node that fits the pods (gpus-per-pod, instance-types, requirements)`;

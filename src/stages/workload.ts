@@ -5,6 +5,10 @@ import { nodeIdOf } from '../checks/baseline.js';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
 import { formatTaint, formatToleration, nodePoolTaints, poolTolerations, renderWorkload, WORKLOAD_NAME, type Toleration } from '../checks/workload.js';
 import { applyObject } from '../kube/apply.js';
+import type { Kube } from '../kube/client.js';
+import { NODEPOOLS } from '../kube/paths.js';
+import { getJson } from '../kube/raw.js';
+import type { Config, NodePoolSpec } from '../types.js';
 import { eventsItem, workloadPods } from './inspect.js';
 import { shipped } from '../paths.js';
 import { pass, StageFailure, type Stage } from './stage.js';
@@ -31,6 +35,20 @@ function describeDeployment(d: Obj, fromPool: Toleration[]): string {
   ].join('\n');
 }
 
+/**
+ * The NodePool as the cluster has it (what Karpenter provisions for), else as the nodepool file
+ * has it. Best effort, so not a permission preflight demands: without `get nodepools` (which
+ * provision needs anyway) the file's taints are used.
+ */
+async function nodePoolInUse(kube: Kube, config: Config): Promise<{ pool: NodePoolSpec; from: string }> {
+  try {
+    const np = await getJson<Record<string, unknown>>(kube, `${NODEPOOLS}/${config.nodePool.name}`);
+    return { pool: { ...config.nodePool, manifests: [np] }, from: 'the cluster' };
+  } catch {
+    return { pool: config.nodePool, from: config.nodePoolFile };
+  }
+}
+
 export const workloadStage: Stage = {
   name: 'workload',
   async run(ctx) {
@@ -55,7 +73,10 @@ export const workloadStage: Stage = {
         'check the action checkout is complete (GITHUB_ACTION_PATH)',
       );
     }
-    const objects = renderWorkload(templates, config, run);
+    // The pods follow the NodePool Karpenter provisions for: the cluster's (existing mode uses an
+    // installed one as is; a pool changed since the file was applied), else the file's.
+    const { pool, from } = await nodePoolInUse(kube, config);
+    const objects = renderWorkload(templates, { ...config, nodePool: pool }, run);
     const applied: k8s.KubernetesObject[] = [];
     for (const o of objects) applied.push(await applyObject(kube, o));
     const [ns, deployment, hpa] = applied as Obj[];
@@ -70,9 +91,9 @@ export const workloadStage: Stage = {
     ctx.evidence({
       title: `Deployment ${WORKLOAD_NAME}`,
       command: `kubectl get deployment ${WORKLOAD_NAME} -n ${run.namespace} -o yaml`,
-      output: describeDeployment(deployment!, poolTolerations(config.nodePool, (templates.deployment as Obj).spec?.template?.spec?.tolerations ?? [])),
+      output: describeDeployment(deployment!, poolTolerations(pool, (templates.deployment as Obj).spec?.template?.spec?.tolerations ?? [])),
     });
-    const { taints, startupTaints } = nodePoolTaints(config.nodePool);
+    const { taints, startupTaints } = nodePoolTaints(pool);
     ctx.evidence({
       title: `Workload follows NodePool ${config.nodePool.name}`,
       command: `kubectl get nodepool ${config.nodePool.name} -o jsonpath='{.spec.template.spec.taints}{.spec.template.spec.startupTaints}'`,
@@ -80,7 +101,7 @@ export const workloadStage: Stage = {
         `nodeSelector ${NODEPOOL_LABEL}=${config.nodePool.name}`,
         `NodePool taints: ${taints.map(formatTaint).join(', ') || '(none)'}`,
         `NodePool startupTaints: ${startupTaints.map(formatTaint).join(', ') || '(none)'}`,
-        'every one tolerated by the pods',
+        `(read from ${from}); every one tolerated by the pods`,
       ].join('\n'),
     });
     if (hpa) {
