@@ -40,7 +40,9 @@ die() { echo "kind: $*" >&2; exit 1; }
 
 docker_up() { "$docker_bin" info >/dev/null 2>&1; }
 
-# Starts dockerd when it is not answering; records that we did (so `down` stops it again).
+# Starts dockerd when it is not answering; records that we did (so `down` stops it again), and
+# sets dockerd_started_here for this script.
+dockerd_started_here=""
 # Waits by asking `docker info`, never a fixed sleep.
 ensure_dockerd() {
   docker_up && return 0
@@ -52,6 +54,7 @@ ensure_dockerd() {
     # fd 9 is up/down's lock: a dockerd holding it would block every later up/down
     nohup dockerd 9>&- >>"$state/dockerd.log" 2>&1 &
     echo $! >"$state/dockerd.pid"
+    dockerd_started_here=1
     echo "kind: started dockerd (pid $!, log $state/dockerd.log)" >&2
   fi
   local i
