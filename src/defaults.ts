@@ -15,6 +15,7 @@ export const INPUT_DEFAULTS: Record<string, string> = {
   'kwok-chart-repository': 'https://kwok.sigs.k8s.io/charts/',
   'karpenter-namespace': 'kube-system',
   'karpenter-values': '',
+  'keep-installed': 'false',
   'image-repository': '',
   'tools-mirror': '',
   scenario: 'metric',

@@ -73,6 +73,12 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
     errors.push('input "image-repository": is empty but karpenter-mode is registry; accepted: the repository ko pushes to, e.g. ghcr.io/org/karpenter-kwok');
   }
   const toolsMirror = optional('tools-mirror', (v) => p.parseUrl(v, ['https', 'http', 'file']));
+  const keepInstalled = take('keep-installed', p.parseBoolean(raw('keep-installed')), false);
+  if (keepInstalled && karpenterMode === 'process') {
+    errors.push(
+      'input "keep-installed": true is not possible with karpenter-mode process (the Karpenter process ends with the job); accepted: false, or karpenter-mode kind or registry',
+    );
+  }
   const karpenterNamespace = take('karpenter-namespace', p.parseDnsLabel(raw('karpenter-namespace')), 'kube-system');
   const karpenterValuesFile = raw('karpenter-values') ? path.resolve(raw('karpenter-values')) : undefined;
   const karpenterValues = karpenterValuesFile ? readChecked('karpenter-values', karpenterValuesFile, checkValuesFile, errors) : undefined;
@@ -137,6 +143,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
       kwokInstall,
       kwokChartRepository,
       karpenterNamespace,
+      keepInstalled,
       ...(karpenterValues ? { karpenterValues, karpenterValuesFile } : {}),
       imageRepository,
       toolsMirror,
@@ -188,6 +195,7 @@ export const INPUT_SCOPE: Record<string, { modes?: KarpenterMode[]; scenarios?: 
   'kwok-chart-repository': { modes: HELM_MODES, what: 'serves the KWOK controller charts' },
   'karpenter-namespace': { modes: HELM_MODES, what: 'is where the Karpenter chart is installed' },
   'karpenter-values': { modes: HELM_MODES, what: "is merged into the Karpenter chart's values" },
+  'keep-installed': { modes: HELM_MODES, what: 'leaves what the run installed for later steps' },
   'karpenter-version': { modes: ['kind', 'registry', 'process'], what: 'is the Karpenter built and started (existing mode uses the installed one as found)' },
   'metric-name': { scenarios: ['metric'], what: 'is the metric the HPA scales on' },
   'metric-target': { scenarios: ['metric'], what: "is the HPA's target" },

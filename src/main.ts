@@ -76,7 +76,7 @@ async function runAndReport(config: Config, run: RunState, cancel: AbortControll
 
   const results = buildResults(config, run, records, VERSION);
   if (state.cancelled) results.run.cancelled = { ...state.cancelled, cleanup: cleanup?.status === 'pass' ? 'pass' : 'fail' };
-  await report(config, results, knownSecrets());
+  await report(config, results, knownSecrets(), run.kept);
 }
 
 /**
@@ -120,7 +120,7 @@ export function writeCancelled(config: Config, run: RunState, state: RunProgress
  * the upload or the summary, and a summary that cannot be written (no GITHUB_STEP_SUMMARY on
  * older GHES or local runners, an unwritable file) is a warning, never the run's failure.
  */
-export async function report(config: Config, results: Results, secrets: string[]): Promise<void> {
+export async function report(config: Config, results: Results, secrets: string[], kept: string[] = []): Promise<void> {
   await core.group('evidence', async () => {
     const files = writeEvidence(config.evidenceDir, results, secrets);
     markEvidence('written');
@@ -132,6 +132,7 @@ export async function report(config: Config, results: Results, secrets: string[]
     core.setOutput('nodes-provisioned', results.outputs.nodesProvisioned ?? '');
     core.setOutput('pods-scheduled', results.outputs.podsScheduled ?? '');
     core.setOutput('hpa-desired-replicas', results.outputs.hpaDesiredReplicas ?? '');
+    core.setOutput('kept-installed', kept.join(', '));
     try {
       const upload = await uploadEvidence(config.evidenceDir, config.artifactName, config.retentionDays);
       if (upload.uploaded) {
@@ -144,7 +145,8 @@ export async function report(config: Config, results: Results, secrets: string[]
     }
     if (config.summary) {
       try {
-        await core.summary.addRaw(redact(renderSummary(results), secrets), true).write();
+        const keptNote = kept.length ? `\n**Kept installed for later steps** (keep-installed): ${kept.join(', ')}\n` : '';
+        await core.summary.addRaw(redact(renderSummary(results) + keptNote, secrets), true).write();
       } catch (e) {
         core.summary.emptyBuffer();
         core.warning(`job summary not written: ${(e as Error).message}. The outputs are set and the evidence is in ${config.evidenceDir}`);

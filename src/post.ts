@@ -31,7 +31,8 @@ export async function post(): Promise<void> {
   core.info(
     mainDone ? `post: main cleaned up run ${run.runId}; checking nothing is left` : `post: main did not finish cleaning up run ${run.runId}; cleaning up now`,
   );
-  const { records } = await runStages([cleanupStage], { ...config, stages: ['cleanup'] }, { run });
+  // Post keeps nothing: after a normal main what was kept is no longer in the run state; after a cancel or a crash everything goes.
+  const { records } = await runStages([cleanupStage], { ...config, stages: ['cleanup'], keepInstalled: false }, { run });
   const cleanup = records[0]!;
   if (saved.evidence !== 'uploaded') await finishEvidence(saved, cleanup);
   if (cleanup.status === 'fail') core.setFailed(`post cleanup: ${cleanup.message}`);

@@ -56,6 +56,7 @@ export async function runStages(stages: Stage[], config: Config, opts: RunOption
 async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: RunState, records: StageRecord[], kubeOnce: () => Kube): Promise<void> {
   for (const [index, stage] of stages.entries()) {
     const startedAt = new Date();
+    if (stage.name === 'cleanup' && opts.signal?.aborted) run.cancelled = true;
     const reason = skipReasonFor(stage, config, records, opts.signal?.aborted ?? false);
     if (reason !== undefined) {
       records.push(record(stage, 'skip', reason, startedAt, [], []));

@@ -67,6 +67,8 @@ export interface Config {
   /** The user's Helm values for the Karpenter chart, merged under the values the action needs. */
   karpenterValues?: Record<string, unknown>;
   karpenterValuesFile?: string;
+  /** Leave Karpenter, the KWOK controller, the CRDs and the NodePool installed for later steps (kind, registry). */
+  keepInstalled: boolean;
   imageRepository?: string;
   toolsMirror?: string;
   nodePoolFile: string;
@@ -190,6 +192,10 @@ export interface RunState {
   karpenterPid?: number;
   karpenterLog?: string;
   karpenterHealthUrl?: string;
+  /** Set by the runner when the run was cancelled before cleanup: cleanup then keeps nothing (keep-installed). */
+  cancelled?: boolean;
+  /** What cleanup left installed for later steps (keep-installed), e.g. "Helm release kube-system/karpenter". */
+  kept?: string[];
   /** Helm releases this run installed (namespace/name), to uninstall at cleanup. */
   helmReleases: { namespace: string; name: string }[];
   /** Cluster-scoped objects this run applied and must remove (NodePool, KWOKNodeClass, CRDs it added). */

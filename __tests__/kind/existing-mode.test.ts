@@ -1,23 +1,20 @@
-// karpenter-mode existing against a Karpenter that really runs in the kind cluster (installed
-// here by the kind-mode install stages, as a platform team's Helm install would be), then
-// against the same Karpenter crash-looping: the stage must fail, naming the crash.
+// keep-installed, then karpenter-mode existing against the Karpenter it kept: a kind-mode run
+// leaves Karpenter, the KWOK controller, the CRDs and the NodePool installed and Ready for later
+// steps; a later step (an existing-mode run) passes the chain through that Karpenter, leaving it
+// untouched; once it crash-loops, existing mode fails naming the crash. The test then removes
+// what was kept, and the cluster is as it was found.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configFrom } from '../../src/inputs.js';
 import { karpenterPodsVerdict, type PodLike } from '../../src/checks/karpenter.js';
 import { KARPENTER_POD_SELECTOR } from '../../src/karpenter/helm.js';
 import { connect, type Kube } from '../../src/kube/client.js';
 import { podsIn } from '../../src/kube/paths.js';
 import { watchUntil } from '../../src/kube/watch.js';
-import { runStages } from '../../src/runner.js';
-import { cleanupStage } from '../../src/stages/cleanup.js';
-import { karpenterBuildStage } from '../../src/stages/karpenter-build.js';
-import { karpenterInstallStage } from '../../src/stages/karpenter-install.js';
-import { toolsStage } from '../../src/stages/tools.js';
+import { deleteObject } from '../../src/kube/apply.js';
+import { wideSnapshot } from '../support/leaks.js';
 import { KARPENTER_RELEASE } from '../../src/tools/helm.js';
-import type { Config, RunState } from '../../src/types.js';
 import { bin, loadBed, type Bed } from '../../testbed/lib/bed.js';
 import { makeRunnerDirs, runAction } from '../support/harness.js';
 import { kindEnv, loadKind, startKindMetrics, type KindCluster, type KindMetrics } from '../support/kind.js';
@@ -30,8 +27,10 @@ let kube: Kube;
 let metrics: KindMetrics | undefined;
 let sources: KindToolSources | undefined;
 let service: ResultsService;
-let installConfig: Config;
-let installed: RunState | undefined;
+
+let before: Awaited<ReturnType<typeof wideSnapshot>>;
+let kept: string[] = [];
+const helm = () => bin(bed, 'helm');
 
 beforeAll(async () => {
   bed = loadBed();
@@ -40,34 +39,44 @@ beforeAll(async () => {
   service = await startResultsService();
   metrics = await startKindMetrics(bed, kind);
   sources = await kindToolSources(bed);
-  Object.assign(process.env, kindEnv(kind));
-  const dirs = makeRunnerDirs();
-  installConfig = configFrom({
-    kubeconfig: kind.kubeconfig,
-    'karpenter-mode': 'kind',
-    'cluster-name': kind.name,
-    ...sources.inputs,
-    'run-id': 'platform-install',
-    'evidence-dir': path.join(dirs.temp, 'install-evidence'),
-    stages: 'tools,karpenter-build,karpenter-install',
-  });
-  const r = await runStages([toolsStage, karpenterBuildStage, karpenterInstallStage], installConfig);
-  installed = r.run;
-  expect(r.records.map((x) => `${x.name}:${x.status}`)).toEqual(['tools:pass', 'karpenter-build:pass', 'karpenter-install:pass']);
+  before = await wideSnapshot(kube);
 });
 
+/** What keep-installed left, removed as a user's later cleanup would (Helm releases, then the cluster objects). Idempotent. */
+async function removeKept(): Promise<void> {
+  for (const item of kept) {
+    const release = /^Helm release ([^/]+)\/(.+)$/.exec(item);
+    if (release) execFileSync(helm(), ['uninstall', release[2]!, '-n', release[1]!, '--wait', '--ignore-not-found', '--kubeconfig', kind.kubeconfig]);
+  }
+  for (const item of [...kept].reverse()) {
+    const [kind_, name] = item.split(' ');
+    const ref = {
+      CustomResourceDefinition: 'apiextensions.k8s.io/v1',
+      NodePool: 'karpenter.sh/v1',
+      KWOKNodeClass: 'karpenter.kwok.sh/v1alpha1',
+      Namespace: 'v1',
+    }[kind_!];
+    if (ref) await deleteObject(kube, { apiVersion: ref, kind: kind_!, metadata: { name: name! } }).catch(() => undefined);
+  }
+  await deleteObject(kube, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'karpenter-instance-types', namespace: 'kube-system' } }).catch(
+    () => undefined,
+  );
+  kept = [];
+}
+
 afterAll(async () => {
-  if (installed) await runStages([cleanupStage], { ...installConfig, stages: ['cleanup'] }, { run: installed });
+  await removeKept().catch(() => undefined);
   await metrics?.stop();
   await sources?.close();
   await service?.close();
 });
 
-function existing(inputs: Record<string, string>) {
+function action(inputs: Record<string, string>) {
   const dirs = makeRunnerDirs();
   return runAction({
     inputs: {
       'karpenter-mode': 'existing',
+      ...sources!.inputs,
       'evidence-dir': path.join(dirs.temp, 'evidence'),
       'metric-name': 'dcgm_gpu_power_usage',
       ...inputs,
@@ -79,20 +88,44 @@ function existing(inputs: Record<string, string>) {
   });
 }
 
-describe('karpenter-mode existing on the kind cluster', () => {
+const existing = (inputs: Record<string, string>) => action(inputs);
+
+describe('keep-installed, then karpenter-mode existing, on the kind cluster', () => {
+  it('keep-installed leaves Karpenter and the NodePool Ready for later steps, and removes the rest', async () => {
+    const r = await action({ 'karpenter-mode': 'kind', 'cluster-name': kind.name, 'keep-installed': 'true', 'max-replicas': '2', 'metric-target': '10' });
+    if (r.main.code !== 0) console.log(r.main.stdout.slice(-6000));
+    expect(r.main.code).toBe(0);
+    expect(r.outputs.result).toBe('pass');
+    kept = r.outputs['kept-installed']!.split(', ').filter(Boolean);
+    expect(kept).toEqual(expect.arrayContaining(['Helm release kube-system/karpenter', 'NodePool gpu', 'CustomResourceDefinition nodepools.karpenter.sh']));
+    expect(r.summary).toContain('Kept installed for later steps');
+    expect(r.post.code).toBe(0);
+    // After main and post, as a later step sees it: Karpenter's pod Ready, the NodePool Ready, no node or namespace of the run left.
+    const pods = (await kube.core.listNamespacedPod({ namespace: 'kube-system', labelSelector: KARPENTER_POD_SELECTOR })).items;
+    expect(karpenterPodsVerdict(pods as PodLike[]).state).toBe('running');
+    const pool = (await kube.custom.getClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodepools', name: 'gpu' })) as {
+      status?: { conditions?: { type: string; status: string }[] };
+    };
+    expect(pool.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    const now = await wideSnapshot(kube);
+    expect(now.runNamespaces).toEqual(before.runNamespaces);
+    expect(now.nodeClaims).toEqual([]);
+    expect(now.poolNodes).toEqual([]);
+  });
+
   it('finds the running Karpenter pod, leaves it untouched, and the chain passes through it', async () => {
     const r = await existing({ 'max-replicas': '2', 'metric-target': '10' });
     if (r.main.code !== 0) console.log(r.main.stdout.slice(-6000));
     expect(r.main.code).toBe(0);
     expect(r.outputs.result).toBe('pass');
     // Still there, same pod, after the run and its post step.
-    const dep = await kube.apps.readNamespacedDeployment({ name: KARPENTER_RELEASE, namespace: installConfig.karpenterNamespace });
+    const dep = await kube.apps.readNamespacedDeployment({ name: KARPENTER_RELEASE, namespace: 'kube-system' });
     expect(dep.status?.readyReplicas).toBe(1);
   });
 
   it('fails karpenter-install when the installed Karpenter crash-loops, naming the crash', async () => {
     // The platform's Karpenter breaks: an invalid setting, as a bad upgrade would bring.
-    const ns = installConfig.karpenterNamespace;
+    const ns = 'kube-system';
     execFileSync(bin(bed, 'kubectl'), [
       '--kubeconfig',
       kind.kubeconfig,
@@ -115,5 +148,17 @@ describe('karpenter-mode existing on the kind cluster', () => {
     expect(r.main.code).toBe(1);
     expect(r.outputs['failed-stage']).toBe('karpenter-install');
     expect(r.main.stdout).toMatch(/::error::karpenter-install: Expected (the installed Karpenter to run|a healthy Karpenter Deployment)/);
+  });
+
+  it('kept-installed names everything left: removing what it lists leaves the cluster as it was found', async () => {
+    for (const item of kept) expect(item).toMatch(/^(Helm release \S+|CustomResourceDefinition \S+|NodePool \S+|KWOKNodeClass \S+|Namespace \S+)$/);
+    await removeKept();
+    await watchUntil<k8s.KubernetesObject, true>(kube, {
+      path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      describe: 'the kept CRDs gone',
+      signal: AbortSignal.timeout(120_000),
+      until: (items) => ([...items.keys()].some((n) => /karpenter|kwok/.test(n) && !before.crds.includes(n)) ? undefined : true),
+    });
+    expect(await wideSnapshot(kube)).toEqual(before);
   });
 });

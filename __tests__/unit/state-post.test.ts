@@ -154,6 +154,7 @@ describe('outputs and the job summary', () => {
       'evidence-dir',
       'failed-stage',
       'hpa-desired-replicas',
+      'kept-installed',
       'nodes-provisioned',
       'pods-scheduled',
       'result',

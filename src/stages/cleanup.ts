@@ -179,6 +179,18 @@ export const cleanupStage: Stage = {
       return `${mine.length} NodeClaim(s) deleted${orphaned ? " (finalizers released: this run's Karpenter process was gone)" : ''}`;
     });
 
+    if (config.keepInstalled && !run.cancelled) {
+      // Later steps of the job use them (keep-installed); the post step then finds nothing of
+      // them in the run state. A cancelled run keeps nothing.
+      run.kept = [...run.helmReleases.map((r) => `Helm release ${r.namespace}/${r.name}`), ...run.appliedClusterObjects.map((o) => `${o.kind} ${o.name}`)];
+      run.helmReleases = [];
+      run.appliedClusterObjects = [];
+      ctx.checkpoint();
+      if (run.kept.length) {
+        done.push(`kept installed for later steps (keep-installed): ${run.kept.join(', ')}`);
+        ctx.evidence({ title: 'Kept installed (keep-installed)', command: 'helm list -A; kubectl get crd,nodepools', output: run.kept.join('\n') });
+      }
+    }
     // Karpenter (and the charts) go before the CRDs and the NodePool: nothing of theirs is needed
     // once the run's NodeClaims are gone, and Helm would leave the charts' CRDs behind.
     await step(`Karpenter (${config.karpenterMode} mode)`, async () => {
