@@ -10,6 +10,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { configFrom } from '../../src/inputs.js';
 import type { Kube } from '../../src/kube/client.js';
 import { rawRequest } from '../../src/kube/raw.js';
+import { watchUntil } from '../../src/kube/watch.js';
 import { holdSteady } from '../../src/stages/steady.js';
 import type { EvidenceItem } from '../../src/types.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
@@ -65,6 +66,18 @@ async function baselineNode(pool: string, o: { gpus?: number; taints?: k8s.V1Tai
       spec: { providerID: `bed://${name}`, taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }, ...(o.taints ?? [])] },
       status: { capacity: res, allocatable: res },
     },
+  });
+}
+/** A baseline node once KWOK has made it Ready (the window compares Ready too). */
+async function readyNode(pool: string): Promise<k8s.V1Node> {
+  const n = await baselineNode(pool);
+  return watchUntil<k8s.V1Node, k8s.V1Node>(kube, {
+    path: '/api/v1/nodes',
+    fieldSelector: `metadata.name=${n.metadata!.name}`,
+    signal: AbortSignal.timeout(30_000),
+    describe: `node ${n.metadata!.name} Ready`,
+    log: () => undefined,
+    until: (items) => [...items.values()].find((x) => x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
   });
 }
 const deleteNode = (name: string) => kube.core.deleteNode({ name }).catch(() => undefined);
@@ -130,6 +143,7 @@ describe('baseline nodes', () => {
         /^Expected a workload pod Unschedulable for lack of nvidia\.com\/gpu \(the trigger of a GPU scale-up\); the scheduler ruled the pods out for other reasons:\n/,
       );
       expect(p.message).toContain('node(s) had untolerated taint');
+      expect(p.message).toContain(`node ${node.metadata!.name} of the pool has taint(s) the pods do not tolerate: example.com/maintenance=true:NoSchedule`);
       expect(c.record('provision').status).toBe('skip');
       await expectClean(kube, c);
     } finally {
@@ -178,7 +192,7 @@ describe('stability window', () => {
 
   it('holds a steady pool for the window, and records it', async () => {
     const pool = `steady-${suffix()}`;
-    const node = await baselineNode(pool);
+    const node = await readyNode(pool);
     try {
       const evidence: EvidenceItem[] = [];
       const started = Date.now();
@@ -193,7 +207,7 @@ describe('stability window', () => {
 
   it('fails on a node added during the window, and on a flap (removed and added back), naming the change', async () => {
     const pool = `steady-${suffix()}`;
-    const node = await baselineNode(pool);
+    const node = await readyNode(pool);
     const extra: string[] = [];
     try {
       const added = holdSteady(ctxFor([]), { pool, windowMs: 20_000, after: 'after scale-in' });

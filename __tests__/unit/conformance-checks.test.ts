@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { describeChange, judgeBaseline, poolState } from '../../src/checks/baseline.js';
 import { findTrigger, isKarpenterEvent, judgeTrigger, schedulerReasons } from '../../src/checks/pods.js';
 import { judgeRefusals, REFUSAL_GRACE_MS, refusalHint, refusalOf } from '../../src/checks/refusal.js';
-import { nodePoolTaints, poolTolerations, renderWorkload, tolerates } from '../../src/checks/workload.js';
+import { nodePoolTaints, poolTolerations, renderWorkload, tolerates, untoleratedTaints } from '../../src/checks/workload.js';
 import { configFrom, readConfig } from '../../src/inputs.js';
 import { parseWindow } from '../../src/parse.js';
 import { STAGE_TIMEOUTS_MS } from '../../src/defaults.js';
@@ -160,6 +160,16 @@ describe('the workload follows the NodePool', () => {
     expect(tolerates({ key: 'dedicated', operator: 'Equal', value: 'other' }, taint)).toBe(false);
     expect(tolerates({ key: 'dedicated', operator: 'Exists', effect: 'NoExecute' }, taint)).toBe(false);
     expect(tolerates({ operator: 'Exists' }, taint)).toBe(true);
+  });
+  it("names a node's taints a pod does not tolerate (pending's failure)", () => {
+    const taints = [
+      { key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' },
+      { key: 'example.com/maintenance', value: 'true', effect: 'NoSchedule' },
+      { key: 'example.com/soft', value: 'x', effect: 'PreferNoSchedule' },
+    ];
+    expect(untoleratedTaints(templates.deployment.spec.template.spec.tolerations, taints)).toEqual([
+      { key: 'example.com/maintenance', value: 'true', effect: 'NoSchedule' },
+    ]);
   });
   it('adds one toleration per taint not yet tolerated', () => {
     const existing = templates.deployment.spec.template.spec.tolerations;

@@ -40,6 +40,11 @@ export function tolerates(t: Toleration, taint: Taint): boolean {
   return t.operator === 'Exists' || (t.value ?? '') === (taint.value ?? '');
 }
 
+/** The taints of a node that keep a pod with these tolerations off it (NoSchedule, NoExecute; PreferNoSchedule does not). Pure. */
+export function untoleratedTaints(tolerations: Toleration[], taints: Taint[]): Taint[] {
+  return taints.filter((t) => t.effect !== 'PreferNoSchedule' && !tolerations.some((tol) => tolerates(tol, t)));
+}
+
 /** The toleration that matches exactly one taint (Equal on its value, Exists when it has none). Pure. */
 export const tolerationFor = (taint: Taint): Toleration =>
   taint.value ? { key: taint.key, operator: 'Equal', value: taint.value, effect: taint.effect } : { key: taint.key, operator: 'Exists', effect: taint.effect };

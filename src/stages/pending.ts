@@ -1,12 +1,32 @@
 import type * as k8s from '@kubernetes/client-node';
 import { findTrigger, isKarpenterEvent, judgeTrigger, summarizeSchedule, type TriggerSearch } from '../checks/pods.js';
-import { desiredReplicas, WORKLOAD_NAME, WORKLOAD_SELECTOR } from '../checks/workload.js';
+import { NODEPOOL_LABEL } from '../checks/capacity.js';
+import { desiredReplicas, formatTaint, untoleratedTaints, WORKLOAD_NAME, WORKLOAD_SELECTOR, type Taint, type Toleration } from '../checks/workload.js';
 import { GPU_RESOURCE } from '../manifests.js';
 import { eventFirstTime } from '../kube/events.js';
 import { eventsItem, formatPods, workloadPods } from './inspect.js';
 import { podsIn } from '../kube/paths.js';
 import { waitFor, withSoftDeadline } from './wait.js';
-import { pass, StageFailure, type Stage } from './stage.js';
+import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
+
+/**
+ * The taints of the pool's nodes the workload's pods do not tolerate, one line per node, for the
+ * failure (kube-scheduler 1.34 says only "had untolerated taint(s)"). Best effort: undefined when
+ * the nodes cannot be read or none applies.
+ */
+async function untoleratedOnPool(ctx: StageContext, pods: k8s.V1Pod[]): Promise<string | undefined> {
+  const tolerations = (pods[0]?.spec?.tolerations ?? []) as Toleration[];
+  try {
+    const nodes = (await ctx.kube().core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${ctx.config.nodePool.name}` })).items;
+    const lines = nodes
+      .map((n) => ({ node: n.metadata?.name, taints: untoleratedTaints(tolerations, (n.spec?.taints ?? []) as Taint[]) }))
+      .filter((x) => x.taints.length)
+      .map((x) => `node ${x.node} of the pool has taint(s) the pods do not tolerate: ${x.taints.map(formatTaint).join(', ')}`);
+    return lines.join('\n') || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export const pendingStage: Stage = {
   name: 'pending',
@@ -61,8 +81,9 @@ export const pendingStage: Stage = {
           .map((e) => `${e.involvedObject?.name} (event ${eventFirstTime(e)}): ${e.message}`),
       ];
       if (others.length) {
+        const taints = await untoleratedOnPool(ctx, seen.pods);
         throw new StageFailure(
-          `Expected a workload pod Unschedulable for lack of ${GPU_RESOURCE} (the trigger of a GPU scale-up); the scheduler ruled the pods out for other reasons:\n${[...new Set(others)].join('\n')}`,
+          `Expected a workload pod Unschedulable for lack of ${GPU_RESOURCE} (the trigger of a GPU scale-up); the scheduler ruled the pods out for other reasons:\n${[...new Set(others)].join('\n')}${taints ? `\n${taints}` : ''}`,
           `make the pods fit NodePool ${config.nodePool.name}'s nodes but for their GPUs: a taint they do not tolerate, a cordoned node or an affinity keeps them off whatever the GPU capacity (kubectl describe nodes -l karpenter.sh/nodepool=${config.nodePool.name})`,
         );
       }
@@ -76,7 +97,7 @@ export const pendingStage: Stage = {
     const source = fromEvent
       ? `Event FailedScheduling for Pod ${firstEvent!.involvedObject?.name} (first occurrence)`
       : `Pod ${first!.pod} PodScheduled=False(Unschedulable) .lastTransitionTime`;
-    const why = fromEvent ? judgeTrigger(firstEvent!.message ?? '', poolNodes, GPU_RESOURCE).detail : first!.detail;
+    const why = first ? first.detail : judgeTrigger(firstEvent!.message ?? '', poolNodes, GPU_RESOURCE).detail;
     const detail = first
       ? `${first.count} pod(s) Unschedulable for lack of GPUs (${why}); first ${first.pod}: ${first.message}`
       : `pods already scheduled when observed; FailedScheduling for ${firstEvent!.involvedObject?.name} (${why}): ${firstEvent!.message}`;
