@@ -182,6 +182,36 @@ describe('baseline nodes', () => {
   });
 });
 
+describe('baseline nodes during the scale-out', () => {
+  it('a baseline node deleted before the pods run fails schedule, naming it', async () => {
+    const config = bedConfig(bed, { scenario: 'pending-pods', 'max-replicas': '2', 'min-replicas': '1', consolidation: 'skip' });
+    const node = await baselineNode(config.nodePool.name);
+    const name = node.metadata!.name!;
+    let run: Chain['run'] | undefined;
+    let cleaned = false;
+    try {
+      const up = await runChain(
+        config,
+        stagesNamed('preflight', 'tools', 'karpenter-build', 'karpenter-install', 'nodepool', 'workload', 'pending', 'provision'),
+      );
+      run = up.run;
+      expect(up.record('provision').status, summary(up)).toBe('pass');
+      await deleteNode(name);
+      const c = await runChain(config, stagesNamed('schedule', 'cleanup'), up.run);
+      cleaned = true;
+      const s = c.record('schedule');
+      expect(s.status, summary(c)).toBe('fail');
+      expect(s.message).toContain(
+        `Expected NodePool ${config.nodePool.name}'s baseline nodes to survive the scale-out; ${name} (uid ${node.metadata!.uid}) removed`,
+      );
+      await expectClean(kube, c);
+    } finally {
+      if (run && !cleaned) await runChain(config, stagesNamed('cleanup'), run);
+      await deleteNode(name);
+    }
+  });
+});
+
 describe('stability window', () => {
   const ctxFor = (evidence: EvidenceItem[]) => ({
     kube: () => kube,

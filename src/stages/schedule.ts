@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import { judgeBaseline } from '../checks/baseline.js';
 import { INSTANCE_TYPE_LABEL, NODEPOOL_LABEL } from '../checks/capacity.js';
 import { summarizeSchedule, type ScheduleSummary } from '../checks/pods.js';
 import { gpusIn } from '../checks/quantity.js';
@@ -39,6 +40,13 @@ export const scheduleStage: Stage = {
       },
     );
     const nodes = (await kube.core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${pool}` })).items;
+    // The scale-out only adds: every baseline node still there, same UID.
+    const lost = run.baselineNodeIds ? judgeBaseline(run.baselineNodeIds, nodes).gone : [];
+    if (lost.length)
+      throw new StageFailure(
+        `Expected NodePool ${pool}'s baseline nodes to survive the scale-out; ${lost.map((g) => `${g.node.name} (uid ${g.node.uid}) ${g.how}`).join('; ')}`,
+        `read Karpenter's log (diagnostics) for a disruption or replacement of that node; pin baseline nodes with the karpenter.sh/do-not-disrupt annotation`,
+      );
     const strict = summarizeSchedule(pods, new Set(nodes.map((n) => n.metadata!.name!)), desired);
     ctx.evidence({
       title: 'Workload pods',
