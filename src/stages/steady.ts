@@ -26,7 +26,10 @@ export async function holdSteady(
   ctx: Pick<StageContext, 'kube' | 'signal' | 'info' | 'evidence'>,
   opts: { pool: string; windowMs: number; after: string; expectUids?: ReadonlySet<string> },
 ): Promise<SteadyResult | undefined> {
-  if (opts.windowMs <= 0) return undefined;
+  if (opts.windowMs <= 0) {
+    ctx.evidence({ title: `Stability window ${opts.after}`, output: 'none (stability-window: 0): the verdict was taken when first reached' });
+    return undefined;
+  }
   const window = new AbortController();
   const startedAt = new Date();
   const timer = setTimeout(() => window.abort(new Error('window passed')), opts.windowMs);
