@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtBinary } from './config.js';
 import { restart, runs, stopPid, type ComponentRecord, type Probe } from './proc.js';
 
 export type { ComponentRecord, Probe };
@@ -22,7 +23,7 @@ export interface Bed {
   /** Versions of the built components (from testbed/versions.env). */
   versions: Record<string, string>;
   components: Record<string, ComponentRecord>;
-  /** Absolute paths of the binaries: kubectl, helm, ko, crane, registry, etcd, kube-apiserver, kwok, ... */
+  /** Absolute paths of the binaries: kubectl, helm, helm4, ko, crane, registry, etcd, kube-apiserver, kwok, ... */
   bin: Record<string, string>;
   /** Set once every component is ready. */
   ready: boolean;
@@ -54,9 +55,13 @@ export function saveBed(bed: Bed): void {
   renameSync(`${file}.tmp`, file);
 }
 
+/**
+ * A binary's absolute path as bed.json records it; one the bed's build added after this bed
+ * started (e.g. helm4) comes from the build cache, so a running bed need not restart for it.
+ */
 export function bin(bed: Bed, name: string): string {
-  const p = bed.bin[name];
-  if (!p) throw new Error(`test bed has no binary "${name}" (has: ${Object.keys(bed.bin).join(', ')})`);
+  const p = bed.bin[name] ?? builtBinary(name);
+  if (!p) throw new Error(`test bed has no binary "${name}" (has: ${Object.keys(bed.bin).join(', ')}; testbed/build --list shows what is cached)`);
   return p;
 }
 

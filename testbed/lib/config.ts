@@ -3,10 +3,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { REPO_ROOT } from './bed.js';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const TESTBED = join(REPO_ROOT, 'testbed');
+// Not imported from bed.ts: bed.ts imports this module (bin() of a binary bed.json predates).
+export const TESTBED = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** KEY=value lines of versions.env (comments and blanks ignored). */
 export function parseEnvFile(text: string): Record<string, string> {
@@ -36,6 +37,7 @@ export const BUILT: Record<string, string> = {
   kwok: 'KWOK_VERSION',
   'prometheus-adapter': 'PROMETHEUS_ADAPTER_VERSION',
   helm: 'HELM_VERSION',
+  helm4: 'HELM4_VERSION',
   ko: 'KO_VERSION',
   crane: 'GGCR_VERSION',
   registry: 'GGCR_VERSION',
@@ -47,6 +49,14 @@ function which(cmd: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The cached path of a built binary (by its name in BUILT) when it exists, at versions.env's version. */
+export function builtBinary(name: string, v = versions()): string | undefined {
+  const key = BUILT[name];
+  if (!key || !v[key]) return undefined;
+  const p = join(cacheDir(), 'bin', `${name}-${v[key]}`);
+  return existsSync(p) ? p : undefined;
 }
 
 /** Absolute paths of every binary the bed uses; throws naming what testbed/build must make. */
