@@ -17,6 +17,7 @@ export PATH=/usr/local/go/bin:$PATH
 mkdir -p "$kcache" "$state"
 
 # Images this bed builds (names other tools expect) and where the ko base tarball goes
+CRICTL_VERSION=v1.34.0                 # testbed/go/kind/crictl (its own module); in the node image
 PAUSE_VERSION=3.10.1                   # kubeadm v1.34's pause (= containerd's sandbox_image)
 ETCD_IMAGE_TAG=3.6.5-0                 # kubeadm v1.34's etcd tag; holds the bed's etcd $ETCD_VERSION
 KWOK_IMAGE=registry.k8s.io/kwok/kwok:$KWOK_VERSION
