@@ -26,6 +26,7 @@ beforeAll(async () => {
   mirror = await startMirror(
     [
       { desc: HELM, version: '3.19.5', binary: script('helm', 'v3.19.5') },
+      { desc: HELM, version: '4.1.1', binary: script('helm', 'v4.1.1') },
       { desc: KO, version: '0.18.1', binary: script('ko', '0.18.1') },
       { desc: KO, version: '0.17.0', binary: script('ko', '0.17.0') },
     ],
@@ -51,6 +52,15 @@ describe('installTool from a mirror', () => {
     expect(second.source).toBe('cache');
     expect(second.binary).toBe(first.binary);
     expect(mirror.requests.length).toBe(before);
+  });
+
+  it('installs Helm 4 the same way, beside Helm 3 in the tool cache', async () => {
+    const v4 = await installTool(HELM, 'v4.1.1', { mirror: mirror.url, platform: p, log: () => {} });
+    expect(v4.source).toBe('download');
+    expect(mirror.requests.slice(-2)).toEqual(['/helm-v4.1.1-linux-amd64.tar.gz.sha256sum', '/helm-v4.1.1-linux-amd64.tar.gz']);
+    expect(v4.binary).toBe(join(process.env.RUNNER_TOOL_CACHE!, 'helm', '4.1.1', 'x64', 'helm'));
+    expect((await run(v4.binary, [])).stdout.trim()).toBe('v4.1.1');
+    expect((await installTool(HELM, 'v3.19.5', { mirror: mirror.url, platform: p, log: () => {} })).source).toBe('cache');
   });
 
   it('installs ko from checksums.txt (one file for every asset of the release)', async () => {

@@ -40,6 +40,26 @@ describe('release URLs', () => {
     expect(releaseUrls(HELM, '3.19.5', { os: 'windows', arch: 'amd64' }).file).toBe('helm-v3.19.5-windows-amd64.zip');
     expect(HELM.binDir(linux)).toBe('linux-amd64');
   });
+  it('Helm 4: the same layout as Helm 3 (archive, .sha256sum, <os>-<arch>/helm), from get.helm.sh or a mirror', () => {
+    expect(releaseUrls(HELM, '4.1.1', linux)).toEqual({
+      archive: 'https://get.helm.sh/helm-v4.1.1-linux-amd64.tar.gz',
+      checksums: 'https://get.helm.sh/helm-v4.1.1-linux-amd64.tar.gz.sha256sum',
+      file: 'helm-v4.1.1-linux-amd64.tar.gz',
+    });
+    expect(releaseUrls(HELM, '4.1.1', { os: 'darwin', arch: 'arm64' }).file).toBe('helm-v4.1.1-darwin-arm64.tar.gz');
+    expect(releaseUrls(HELM, '4.1.1', { os: 'windows', arch: 'amd64' }).checksums).toBe('https://get.helm.sh/helm-v4.1.1-windows-amd64.zip.sha256sum');
+    expect(releaseUrls(HELM, '4.0.0-rc.1', linux).file).toBe('helm-v4.0.0-rc.1-linux-amd64.tar.gz');
+    expect(releaseUrls(HELM, '4.1.1', linux, 'https://mirror.example/helm/')).toEqual({
+      archive: 'https://mirror.example/helm/helm-v4.1.1-linux-amd64.tar.gz',
+      checksums: 'https://mirror.example/helm/helm-v4.1.1-linux-amd64.tar.gz.sha256sum',
+      file: 'helm-v4.1.1-linux-amd64.tar.gz',
+    });
+    // Helm 4's Makefile writes `shasum -a 256 _dist/<file> | sed 's/_dist\///'`: "<hash>  <file>"
+    expect(expectedChecksum(`${A}  helm-v4.1.1-linux-amd64.tar.gz\n`, 'helm-v4.1.1-linux-amd64.tar.gz', 'helm-v4.1.1-linux-amd64.tar.gz.sha256sum')).toBe(A);
+    // What `helm version --template {{.Version}}` prints (the real v4.1.1 binary; v4.1.1+<metadata> for a local build)
+    expect(HELM.parseVersion('v4.1.1')).toBe('4.1.1');
+    expect(HELM.parseVersion('v4.1.1+unreleased')).toBe('4.1.1+unreleased');
+  });
   it('ko: GitHub release assets with goreleaser names and checksums.txt', () => {
     expect(releaseUrls(KO, '0.18.1', linux)).toEqual({
       archive: 'https://github.com/ko-build/ko/releases/download/v0.18.1/ko_0.18.1_Linux_x86_64.tar.gz',

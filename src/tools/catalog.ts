@@ -24,7 +24,13 @@ export interface ToolDescription {
 
 const helmFile = (v: string, p: Platform) => `helm-v${v}-${p.os}-${p.arch}.${p.os === 'windows' ? 'zip' : 'tar.gz'}`;
 
-/** Helm: get.helm.sh/helm-v<v>-<os>-<arch>.tar.gz with a .sha256sum next to each archive. */
+/**
+ * Helm: get.helm.sh/helm-v<v>-<os>-<arch>.tar.gz (.zip on Windows) holding <os>-<arch>/helm, with
+ * a .sha256sum (`<hash>  <file>`, shasum's format) next to each archive. Helm 3 and Helm 4 publish
+ * the same layout (v4's Makefile `dist checksum` targets and release workflow, unchanged); v4's
+ * get-helm-4 reads the hash-only .sha256 beside it, which Helm's Makefile marks for removal, so
+ * the .sha256sum is the one to rely on. `helm version --template {{.Version}}` prints v<v> in both.
+ */
 export const HELM: ToolDescription = {
   name: 'helm',
   binary: 'helm',
