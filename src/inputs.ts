@@ -12,6 +12,7 @@ import { checkInstanceTypesFile, checkNodePoolFile } from './manifests.js';
 import * as p from './parse.js';
 import type { Parsed } from './parse.js';
 import { runnerTemp, shipped } from './paths.js';
+import { helmMajor } from './tools/helm.js';
 import { CONSOLIDATION_POLICIES, KARPENTER_MODES, SCENARIOS, STAGE_NAMES, type Config, type KarpenterMode, type Scenario, type StageName } from './types.js';
 
 /** Stages that only make sense after the workload exists. */
@@ -66,6 +67,10 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   }
   const koVersion = take('ko-version', p.parseVersion(raw('ko-version')), '');
   const helmVersion = take('helm-version', p.parseVersion(raw('helm-version')), '');
+  // The action's Helm command lines are written for Helm 3 and Helm 4 (src/tools/helm.ts).
+  if (helmVersion && ![3, 4].includes(helmMajor(helmVersion))) {
+    errors.push(`input "helm-version": ${helmVersion} is not a Helm 3 or Helm 4 release; accepted: v3.x.y or v4.x.y, such as v3.19.5 or v4.1.1`);
+  }
   const kwokInstall = take('kwok-install', p.parseEnum(raw('kwok-install'), ['install', 'skip'] as const), 'install');
   const kwokChartRepository = take('kwok-chart-repository', p.parseUrl(raw('kwok-chart-repository'), ['https', 'http', 'oci']), '');
   const imageRepository = optional('image-repository', p.parseImageRepository);

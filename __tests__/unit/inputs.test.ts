@@ -109,6 +109,16 @@ describe('readConfig', () => {
     ],
     ['pre-v1 karpenter', { 'karpenter-version': 'v0.37.0' }, 'input "karpenter-version": v0.37.0 predates the karpenter.sh/v1 APIs; accepted: v1.0.0 or later'],
     ['helm version garbage', { 'helm-version': 'latest' }, 'input "helm-version": "latest" is not a release version; accepted: a version tag such as v1.8.0'],
+    [
+      'Helm 2',
+      { 'helm-version': 'v2.17.0' },
+      'input "helm-version": v2.17.0 is not a Helm 3 or Helm 4 release; accepted: v3.x.y or v4.x.y, such as v3.19.5 or v4.1.1',
+    ],
+    [
+      'Helm 5',
+      { 'helm-version': 'v5.0.0' },
+      'input "helm-version": v5.0.0 is not a Helm 3 or Helm 4 release; accepted: v3.x.y or v4.x.y, such as v3.19.5 or v4.1.1',
+    ],
     ['ko version garbage', { 'ko-version': 'v1.2' }, 'input "ko-version": "v1.2" is not a release version; accepted: a version tag such as v1.8.0'],
     [
       'duration without unit',
@@ -267,6 +277,14 @@ describe('readConfig', () => {
   ];
   it.each(cases)('rejects %s', (_label, inputs, message) => {
     expect(errorsFor(inputs)).toContain(message);
+  });
+
+  it('accepts Helm 4 releases as helm-version (kind and registry modes)', () => {
+    for (const v of ['v4.1.1', 'v4.0.0', 'v4.1.0-rc.1', 'v3.19.5']) {
+      const r = readConfig((n) => ({ 'karpenter-mode': 'kind', 'helm-version': v })[n] ?? '', env);
+      expect(r.errors, v).toEqual([]);
+      expect(r.config!.helmVersion).toBe(v);
+    }
   });
 
   it('lets pending-pods run one pod (no HPA, so min-replicas need not be below max)', () => {
