@@ -179,6 +179,8 @@ export const preflightStage: Stage = {
     const selector = `${NODEPOOL_LABEL}=${config.nodePool.name}`;
     const baseline = (await kube.core.listNode({ labelSelector: selector })).items;
     run.baselineNodes = baseline.length;
+    // Identities, not a count: consolidation checks these very nodes are the ones left (a node being deleted is not baseline).
+    run.baselineNodeIds = baseline.filter((n) => !n.metadata?.deletionTimestamp).map((n) => ({ name: n.metadata!.name!, uid: n.metadata!.uid! }));
     ctx.evidence({
       title: 'Baseline nodes of the NodePool',
       command: `kubectl get nodes -l ${selector}`,
