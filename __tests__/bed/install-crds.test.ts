@@ -60,7 +60,12 @@ afterAll(async () => {
 
 describe('Karpenter CRDs applied as their files say', () => {
   it('stores every default, validation rule and enum of each schema', async () => {
-    expect(crds.map((c) => c.metadata.name).sort()).toEqual(['kwoknodeclasses.karpenter.kwok.sh', 'nodeclaims.karpenter.sh', 'nodeoverlays.karpenter.sh', 'nodepools.karpenter.sh']);
+    expect(crds.map((c) => c.metadata.name).sort()).toEqual([
+      'kwoknodeclasses.karpenter.kwok.sh',
+      'nodeclaims.karpenter.sh',
+      'nodeoverlays.karpenter.sh',
+      'nodepools.karpenter.sh',
+    ]);
     for (const crd of crds) {
       const stored = await getJson<Crd>(kube, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
       for (const version of crd.spec.versions) {

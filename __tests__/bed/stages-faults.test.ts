@@ -91,7 +91,9 @@ describe('consolidation disabled (consolidateAfter: Never), 8 GPUs per pod', () 
         { consolidateAfter: 'Never' },
         ONE_POD,
       ),
-    ).toThrow(/input "nodepool": .* spec.disruption.consolidateAfter: Never: Karpenter never consolidates the nodes of this NodePool, so consolidation: require cannot pass/);
+    ).toThrow(
+      /input "nodepool": .* spec.disruption.consolidateAfter: Never: Karpenter never consolidates the nodes of this NodePool, so consolidation: require cannot pass/,
+    );
   });
 
   it('warn passes with a warning', async () => {

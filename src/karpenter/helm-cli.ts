@@ -1,7 +1,7 @@
 // Running the helm binary the tools stage installed, with the stage's signal and log.
 import { StageFailure, type StageContext } from '../stages/stage.js';
 import { run } from '../tools/exec.js';
-import { helmUninstallArgs, kubeArgs } from '../tools/helm.js';
+import { helmListArgs, helmMajor, helmUninstallArgs } from '../tools/helm.js';
 import type { Config, RunState } from '../types.js';
 import { which } from '../tools/which.js';
 
@@ -12,16 +12,21 @@ export async function helm(ctx: StageContext, args: string[]): Promise<string> {
 }
 
 export async function releaseExists(ctx: StageContext, name: string, namespace: string): Promise<boolean> {
-  const out = await helm(ctx, ['list', '--namespace', namespace, '--filter', `^${name}$`, '--short', ...kubeArgs(ctx.config)]);
+  const out = await helm(ctx, helmListArgs({ namespace, name }, ctx.config));
   return out.trim().split('\n').includes(name);
 }
 
 /** Uninstalls the Helm releases this run installed, newest first (idempotent: each is dropped from the state once gone). */
-export async function uninstallReleases(runState: RunState, config: Pick<Config, 'kubeconfig' | 'context'>, signal?: AbortSignal): Promise<string[]> {
+export async function uninstallReleases(
+  runState: RunState,
+  config: Pick<Config, 'kubeconfig' | 'context' | 'helmVersion'>,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const bin = runState.toolPaths.helm ?? which('helm') ?? 'helm';
   const done: string[] = [];
   for (const release of [...runState.helmReleases].reverse()) {
-    await run(bin, helmUninstallArgs(release, config), { signal });
+    // The Helm that installed them (the tools stage's version), else the one asked for.
+    await run(bin, helmUninstallArgs(release, config, helmMajor(runState.versions.helm ?? config.helmVersion ?? '')), { signal });
     runState.helmReleases = runState.helmReleases.filter((r) => r !== release);
     done.push(`Helm release ${release.namespace}/${release.name} uninstalled`);
   }

@@ -3,7 +3,7 @@
 import type { Kube } from '../kube/client.js';
 import { ApiError, getJson } from '../kube/raw.js';
 import type { StageContext } from '../stages/stage.js';
-import { helmUpgradeArgs, KWOK_CHARTS } from '../tools/helm.js';
+import { helmMajor, helmUpgradeArgs, KWOK_CHARTS } from '../tools/helm.js';
 import { helm } from './helm-cli.js';
 
 /** Is a KWOK controller already there (a Deployment from its chart, or Stage objects of a kwokctl cluster)? */
@@ -47,6 +47,7 @@ export async function ensureKwok(ctx: StageContext, o: { namespace: string; set:
         timeoutMs: o.timeoutMs(),
         config: ctx.config,
         set: c.chart === 'kwok' ? o.set : [],
+        helmMajor: helmMajor(ctx.run.versions.helm ?? ctx.config.helmVersion),
       }),
     );
   }
