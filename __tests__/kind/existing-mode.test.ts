@@ -4,49 +4,27 @@
 // untouched; once it crash-loops, existing mode fails naming the crash. The test then removes
 // what was kept, and the cluster is as it was found.
 import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { karpenterPodsVerdict, type PodLike } from '../../src/checks/karpenter.js';
 import { KARPENTER_POD_SELECTOR } from '../../src/karpenter/helm.js';
-import { connect, type Kube } from '../../src/kube/client.js';
+import { deleteObject } from '../../src/kube/apply.js';
 import { podsIn } from '../../src/kube/paths.js';
 import { watchUntil } from '../../src/kube/watch.js';
-import { deleteObject } from '../../src/kube/apply.js';
-import { wideSnapshot } from '../support/leaks.js';
 import { KARPENTER_RELEASE } from '../../src/tools/helm.js';
-import { bin, loadBed, type Bed } from '../../testbed/lib/bed.js';
-import { makeRunnerDirs, runAction } from '../support/harness.js';
-import { kindEnv, loadKind, startKindMetrics, type KindCluster, type KindMetrics } from '../support/kind.js';
-import { kindToolSources, type KindToolSources } from '../support/kind-tools.js';
-import { startResultsService, type ResultsService } from '../support/results-service.js';
+import { bin } from '../../testbed/lib/bed.js';
+import { runAction } from '../support/harness.js';
+import { kindSnapshot, kindSuite } from '../support/kind-suite.js';
 
-let bed: Bed;
-let kind: KindCluster;
-let kube: Kube;
-let metrics: KindMetrics | undefined;
-let sources: KindToolSources | undefined;
-let service: ResultsService;
-
-let before: Awaited<ReturnType<typeof wideSnapshot>>;
+const k = kindSuite();
 let kept: string[] = [];
-const helm = () => bin(bed, 'helm');
-
-beforeAll(async () => {
-  bed = loadBed();
-  kind = loadKind();
-  kube = connect({ kubeconfig: kind.kubeconfig });
-  service = await startResultsService();
-  metrics = await startKindMetrics(bed, kind);
-  sources = await kindToolSources(bed);
-  before = await wideSnapshot(kube);
-});
 
 /** What keep-installed left, removed as a user's later cleanup would (Helm releases, then the cluster objects). Idempotent. */
 async function removeKept(): Promise<void> {
   for (const item of kept) {
     const release = /^Helm release ([^/]+)\/(.+)$/.exec(item);
-    if (release) execFileSync(helm(), ['uninstall', release[2]!, '-n', release[1]!, '--wait', '--ignore-not-found', '--kubeconfig', kind.kubeconfig]);
+    if (release)
+      execFileSync(bin(k.bed, 'helm'), ['uninstall', release[2]!, '-n', release[1]!, '--wait', '--ignore-not-found', '--kubeconfig', k.kind.kubeconfig]);
   }
   for (const item of [...kept].reverse()) {
     const [kind_, name] = item.split(' ');
@@ -56,9 +34,9 @@ async function removeKept(): Promise<void> {
       KWOKNodeClass: 'karpenter.kwok.sh/v1alpha1',
       Namespace: 'v1',
     }[kind_!];
-    if (ref) await deleteObject(kube, { apiVersion: ref, kind: kind_!, metadata: { name: name! } }).catch(() => undefined);
+    if (ref) await deleteObject(k.kube, { apiVersion: ref, kind: kind_!, metadata: { name: name! } }).catch(() => undefined);
   }
-  await deleteObject(kube, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'karpenter-instance-types', namespace: 'kube-system' } }).catch(
+  await deleteObject(k.kube, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'karpenter-instance-types', namespace: 'kube-system' } }).catch(
     () => undefined,
   );
   kept = [];
@@ -66,33 +44,15 @@ async function removeKept(): Promise<void> {
 
 afterAll(async () => {
   await removeKept().catch(() => undefined);
-  await metrics?.stop();
-  await sources?.close();
-  await service?.close();
 });
 
-function action(inputs: Record<string, string>) {
-  const dirs = makeRunnerDirs();
-  return runAction({
-    inputs: {
-      'karpenter-mode': 'existing',
-      ...sources!.inputs,
-      'evidence-dir': path.join(dirs.temp, 'evidence'),
-      'metric-name': 'dcgm_gpu_power_usage',
-      ...inputs,
-    },
-    toolCache: sources!.toolCache,
-    dirs,
-    env: { ...service.env, ...kindEnv(kind) },
-    echo: process.env.GAC_ECHO === '1',
-  });
-}
-
+/** A run of the bundle in existing mode (or what the inputs say), main then post. */
+const action = (inputs: Record<string, string>) => runAction(k.action({ 'karpenter-mode': 'existing', ...inputs }).run);
 const existing = (inputs: Record<string, string>) => action(inputs);
 
 describe('keep-installed, then karpenter-mode existing, on the kind cluster', () => {
   it('keep-installed leaves Karpenter and the NodePool Ready for later steps, and removes the rest', async () => {
-    const r = await action({ 'karpenter-mode': 'kind', 'cluster-name': kind.name, 'keep-installed': 'true', 'max-replicas': '2', 'metric-target': '10' });
+    const r = await action({ 'karpenter-mode': 'kind', 'keep-installed': 'true', 'max-replicas': '2', 'metric-target': '10' });
     if (r.main.code !== 0) console.log(r.main.stdout.slice(-6000));
     expect(r.main.code).toBe(0);
     expect(r.outputs.result).toBe('pass');
@@ -101,14 +61,14 @@ describe('keep-installed, then karpenter-mode existing, on the kind cluster', ()
     expect(r.summary).toContain('Kept installed for later steps');
     expect(r.post.code).toBe(0);
     // After main and post, as a later step sees it: Karpenter's pod Ready, the NodePool Ready, no node or namespace of the run left.
-    const pods = (await kube.core.listNamespacedPod({ namespace: 'kube-system', labelSelector: KARPENTER_POD_SELECTOR })).items;
+    const pods = (await k.kube.core.listNamespacedPod({ namespace: 'kube-system', labelSelector: KARPENTER_POD_SELECTOR })).items;
     expect(karpenterPodsVerdict(pods as PodLike[]).state).toBe('running');
-    const pool = (await kube.custom.getClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodepools', name: 'gpu' })) as {
+    const pool = (await k.kube.custom.getClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodepools', name: 'gpu' })) as {
       status?: { conditions?: { type: string; status: string }[] };
     };
     expect(pool.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-    const now = await wideSnapshot(kube);
-    expect(now.runNamespaces).toEqual(before.runNamespaces);
+    const now = await kindSnapshot(k.kube);
+    expect(now.runNamespaces).toEqual(k.before.runNamespaces);
     expect(now.nodeClaims).toEqual([]);
     expect(now.poolNodes).toEqual([]);
   });
@@ -119,16 +79,16 @@ describe('keep-installed, then karpenter-mode existing, on the kind cluster', ()
     expect(r.main.code).toBe(0);
     expect(r.outputs.result).toBe('pass');
     // Still there, same pod, after the run and its post step.
-    const dep = await kube.apps.readNamespacedDeployment({ name: KARPENTER_RELEASE, namespace: 'kube-system' });
+    const dep = await k.kube.apps.readNamespacedDeployment({ name: KARPENTER_RELEASE, namespace: 'kube-system' });
     expect(dep.status?.readyReplicas).toBe(1);
   });
 
   it('fails karpenter-install when the installed Karpenter crash-loops, naming the crash', async () => {
     // The platform's Karpenter breaks: an invalid setting, as a bad upgrade would bring.
     const ns = 'kube-system';
-    execFileSync(bin(bed, 'kubectl'), [
+    execFileSync(bin(k.bed, 'kubectl'), [
       '--kubeconfig',
-      kind.kubeconfig,
+      k.kind.kubeconfig,
       '-n',
       ns,
       'set',
@@ -137,7 +97,7 @@ describe('keep-installed, then karpenter-mode existing, on the kind cluster', ()
       'PREFERENCE_POLICY=Sometimes',
     ]);
     // Until the rollout has replaced the healthy pod with the crashing one (the same verdict the stage reads).
-    await watchUntil<k8s.V1Pod, true>(kube, {
+    await watchUntil<k8s.V1Pod, true>(k.kube, {
       path: podsIn(ns),
       labelSelector: KARPENTER_POD_SELECTOR,
       describe: 'the Karpenter pods crash-looping, none Ready',
@@ -153,12 +113,12 @@ describe('keep-installed, then karpenter-mode existing, on the kind cluster', ()
   it('kept-installed names everything left: removing what it lists leaves the cluster as it was found', async () => {
     for (const item of kept) expect(item).toMatch(/^(Helm release \S+|CustomResourceDefinition \S+|NodePool \S+|KWOKNodeClass \S+|Namespace \S+)$/);
     await removeKept();
-    await watchUntil<k8s.KubernetesObject, true>(kube, {
+    await watchUntil<k8s.KubernetesObject, true>(k.kube, {
       path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
       describe: 'the kept CRDs gone',
       signal: AbortSignal.timeout(120_000),
-      until: (items) => ([...items.keys()].some((n) => /karpenter|kwok/.test(n) && !before.crds.includes(n)) ? undefined : true),
+      until: (items) => ([...items.keys()].some((n) => /karpenter|kwok/.test(n) && !k.before.crds.includes(n)) ? undefined : true),
     });
-    expect(await wideSnapshot(kube)).toEqual(before);
+    expect(await kindSnapshot(k.kube)).toEqual(k.before);
   });
 });
