@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { isRunNodeClaim } from '../../src/checks/capacity.js';
 import { foreignKarpenter } from '../../src/checks/foreign.js';
 import { karpenterPodsVerdict, karpenterPodVerdict, type PodLike } from '../../src/checks/karpenter.js';
 import { chartFeatureGates, mergeValues } from '../../src/karpenter/values.js';
@@ -155,5 +156,21 @@ describe('registry credentials for the "already built" check', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe("a NodeClaim is the run's", () => {
+  const KEY = 'gpu-autoscaling-conformance/run-id';
+  const claim = (run: string | undefined, created: string) => ({
+    metadata: { name: 'c', creationTimestamp: created as unknown as Date, labels: { 'karpenter.sh/nodepool': 'gpu', ...(run ? { [KEY]: run } : {}) } },
+  });
+  const id = { pool: 'gpu', runLabel: { key: KEY, value: 'r2' }, since: '2026-12-07T11:00:00Z' };
+  it("on the run's own pool by its label", () => {
+    expect(isRunNodeClaim(claim('r2', '2026-12-07T10:00:00Z'), { ...id, poolIsRuns: true })).toBe(true);
+    expect(isRunNodeClaim(claim('r1', '2026-12-07T11:05:00Z'), { ...id, poolIsRuns: true })).toBe(false);
+  });
+  it("on a pool another run kept (keep-installed), by time: the pool's label names its maker, not the run", () => {
+    expect(isRunNodeClaim(claim('r1', '2026-12-07T11:05:00Z'), { ...id, poolIsRuns: false })).toBe(true);
+    expect(isRunNodeClaim(claim('r1', '2026-12-07T10:55:00Z'), { ...id, poolIsRuns: false })).toBe(false);
   });
 });

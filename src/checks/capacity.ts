@@ -26,6 +26,12 @@ export interface RunIdentity {
   runLabel: { key: string; value: string };
   /** Claims of the pool without the run label count as this run's when created at or after this time (the run's namespace). */
   since?: string;
+  /**
+   * The run created the NodePool, so a run label on its claims is this run's or another's. On a
+   * pool that existed (another run's kept pool, the cluster's own) the label names whoever made
+   * the pool: claims then count by time.
+   */
+  poolIsRuns?: boolean;
 }
 
 /**
@@ -36,7 +42,8 @@ export function isRunNodeClaim(nc: k8s.KubernetesObject, id: RunIdentity): boole
   const labels = nc.metadata?.labels ?? {};
   if (labels[NODEPOOL_LABEL] !== id.pool) return false;
   const run = labels[id.runLabel.key];
-  if (run !== undefined) return run === id.runLabel.value;
+  if (run === id.runLabel.value) return true;
+  if (run !== undefined && id.poolIsRuns !== false) return false;
   const created = iso(nc.metadata?.creationTimestamp);
   return id.since !== undefined && created !== undefined && created >= id.since;
 }

@@ -191,15 +191,14 @@ export const cleanupStage: Stage = {
         ctx.evidence({ title: 'Kept installed (keep-installed)', command: 'helm list -A; kubectl get crd,nodepools', output: run.kept.join('\n') });
       }
     }
-    // Karpenter (and the charts) go before the CRDs and the NodePool: nothing of theirs is needed
-    // once the run's NodeClaims are gone, and Helm would leave the charts' CRDs behind.
-    await step(`Karpenter (${config.karpenterMode} mode)`, async () => {
-      const removed = await providerFor(config).remove(run, config, ctx.signal);
-      return removed.length ? removed.join(', ') : undefined;
-    });
-    await step('cluster objects', async () => {
+    // The NodePool and NodeClass go while Karpenter still runs (their orphan nodes carry its
+    // finalizer); the CRDs and the release namespace after Karpenter and its charts (Helm never
+    // removes a chart's CRDs, and a CRD outliving its chart's objects is what it leaves behind).
+    const lastKinds = new Set(['CustomResourceDefinition', 'Namespace']);
+    const removeObjects = async (which: (kind: string) => boolean) => {
       const removed: string[] = [];
       for (const o of [...run.appliedClusterObjects].reverse()) {
+        if (!which(o.kind)) continue;
         const users = o.kind === 'CustomResourceDefinition' ? await crdUsers(ctx, o.name) : 0;
         if (users > 0) {
           // Another run on this cluster still has objects of this kind: deleting the CRD would delete them.
@@ -217,7 +216,13 @@ export const cleanupStage: Stage = {
         run.appliedClusterObjects = run.appliedClusterObjects.filter((x) => x !== o);
       }
       return removed.length ? `deleted ${removed.join(', ')}` : undefined;
+    };
+    await step('cluster objects', () => removeObjects((kind) => !lastKinds.has(kind)));
+    await step(`Karpenter (${config.karpenterMode} mode)`, async () => {
+      const removed = await providerFor(config).remove(run, config, ctx.signal);
+      return removed.length ? removed.join(', ') : undefined;
     });
+    await step('CRDs and namespaces', () => removeObjects((kind) => lastKinds.has(kind)));
 
     ctx.evidence({
       title: 'Cleanup',

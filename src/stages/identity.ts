@@ -13,5 +13,6 @@ export async function runIdentity(kube: Kube, config: Config, run: RunState): Pr
       // Namespace never made or already gone, and not recorded: only labelled claims count.
     }
   }
-  return { pool: config.nodePool.name, runLabel: run.runLabel, since: run.namespaceCreatedAt };
+  const poolIsRuns = run.appliedClusterObjects.some((o) => o.kind === 'NodePool' && o.name === config.nodePool.name);
+  return { pool: config.nodePool.name, runLabel: run.runLabel, since: run.namespaceCreatedAt, poolIsRuns };
 }
