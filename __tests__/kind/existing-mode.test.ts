@@ -21,21 +21,24 @@ let kept: string[] = [];
 
 /** What keep-installed left, removed as a user's later cleanup would (Helm releases, then the cluster objects). Idempotent. */
 async function removeKept(): Promise<void> {
+  const refs: Record<string, string> = {
+    CustomResourceDefinition: 'apiextensions.k8s.io/v1',
+    NodePool: 'karpenter.sh/v1',
+    KWOKNodeClass: 'karpenter.kwok.sh/v1alpha1',
+    Namespace: 'v1',
+  };
+  const remove = async (item: string) => {
+    const [kind, name] = item.split(' ');
+    if (refs[kind!]) await deleteObject(k.kube, { apiVersion: refs[kind!]!, kind: kind!, metadata: { name: name! } }).catch(() => undefined);
+  };
+  // The NodePool first, while Karpenter can still finalize its nodes; then the releases; then the CRDs.
+  for (const item of kept.filter((i) => /^(NodePool|KWOKNodeClass) /.test(i))) await remove(item);
   for (const item of kept) {
     const release = /^Helm release ([^/]+)\/(.+)$/.exec(item);
     if (release)
       execFileSync(bin(k.bed, 'helm'), ['uninstall', release[2]!, '-n', release[1]!, '--wait', '--ignore-not-found', '--kubeconfig', k.kind.kubeconfig]);
   }
-  for (const item of [...kept].reverse()) {
-    const [kind_, name] = item.split(' ');
-    const ref = {
-      CustomResourceDefinition: 'apiextensions.k8s.io/v1',
-      NodePool: 'karpenter.sh/v1',
-      KWOKNodeClass: 'karpenter.kwok.sh/v1alpha1',
-      Namespace: 'v1',
-    }[kind_!];
-    if (ref) await deleteObject(k.kube, { apiVersion: ref, kind: kind_!, metadata: { name: name! } }).catch(() => undefined);
-  }
+  for (const item of [...kept].reverse().filter((i) => /^(CustomResourceDefinition|Namespace) /.test(i))) await remove(item);
   await deleteObject(k.kube, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'karpenter-instance-types', namespace: 'kube-system' } }).catch(
     () => undefined,
   );
