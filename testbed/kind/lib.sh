@@ -39,6 +39,24 @@ step() {
 }
 die() { echo "kind: $*" >&2; exit 1; }
 
+# Installs the Debian packages this bed needs when their commands are missing (a fresh machine:
+# CI installs from the registries itself). Pairs of command and package. Maintainer scripts may
+# not start services (policy-rc.d): dockerd is started by `up`, on the bed's terms.
+ensure_packages() {
+  local missing=()
+  while (($#)); do command -v "$1" >/dev/null || missing+=("$2"); shift 2; done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  echo "kind: installing ${missing[*]} (Debian packages)" >&2
+  local sudo=""; [[ $(id -u) -ne 0 ]] && sudo=sudo
+  local policy=/usr/sbin/policy-rc.d placed=""
+  if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && placed=1; fi
+  local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}") rc=0
+  $sudo "${install[@]}" >>"$kcache/apt.log" 2>&1 || { $sudo apt-get update -q && $sudo "${install[@]}"; } >>"$kcache/apt.log" 2>&1 || rc=$?
+  [[ -n $placed ]] && $sudo rm -f "$policy"
+  [[ $rc -eq 0 ]] || die "could not install ${missing[*]} (log $kcache/apt.log)"
+  docker_bin=${GAC_DOCKER:-/usr/bin/docker}
+}
+
 docker_up() { "$docker_bin" info >/dev/null 2>&1; }
 
 # Starts dockerd when it is not answering; records that we did (so `down` stops it again), and
