@@ -6,7 +6,7 @@ import * as core from '@actions/core';
 import { stringify } from 'yaml';
 import { formatDuration } from './format.js';
 import { connect, withSignal, type Kube } from './kube/client.js';
-import { startHeartbeat } from './kube/heartbeat.js';
+import { startHeartbeat } from './stages/heartbeat.js';
 import { isConnectionError } from './kube/transient.js';
 import type { Stage, StageContext, StageResult } from './stages/stage.js';
 import { newRunState } from './state.js';

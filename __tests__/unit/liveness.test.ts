@@ -9,7 +9,7 @@ import {
   runsWithOwnKarpenter,
   staleObjects,
 } from '../../src/checks/liveness.js';
-import { heartbeatCarriers } from '../../src/kube/heartbeat.js';
+import { heartbeatCarriers } from '../../src/stages/heartbeat.js';
 import { newRunState } from '../../src/state.js';
 import { configFrom } from '../../src/inputs.js';
 

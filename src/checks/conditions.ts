@@ -1,4 +1,8 @@
 // Status conditions as every Kubernetes object carries them (metav1.Condition and friends).
+// iso lives with the API plumbing (kube/ imports nothing above it); decisions use it from here too.
+import { iso } from '../kube/time.js';
+
+export { iso };
 
 export interface Condition {
   type: string;
@@ -17,13 +21,6 @@ export function condition(obj: WithConditions | undefined, type: string): Condit
 }
 
 export const isTrue = (obj: WithConditions | undefined, type: string): boolean => condition(obj, type)?.status === 'True';
-
-/** ISO time of a timestamp field that client-node may have turned into a Date. */
-export function iso(t: string | Date | undefined): string | undefined {
-  if (t === undefined || t === null || t === '') return undefined;
-  const d = t instanceof Date ? t : new Date(t);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString(); // a malformed time is no time
-}
 
 /** "Type=Status (Reason: message)" lines, for evidence and failure messages. */
 export function formatConditions(obj: WithConditions | undefined): string {

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Kube } from './client.js';
-import { iso } from '../checks/conditions.js';
+import { iso } from './time.js';
 
 /** When an event happened: series/last time first, as kubectl sorts them. */
 export const eventTime = (e: k8s.CoreV1Event): string =>

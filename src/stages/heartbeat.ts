@@ -4,8 +4,8 @@
 import * as k8s from '@kubernetes/client-node';
 import { HEARTBEAT_INTERVAL_MS, heartbeatPatch } from '../checks/liveness.js';
 import type { RunState } from '../types.js';
-import { FIELD_MANAGER } from './apply.js';
-import type { Kube } from './client.js';
+import { FIELD_MANAGER } from '../kube/apply.js';
+import type { Kube } from '../kube/client.js';
 
 /** The objects that carry this run's beat, as far as the run has created them. Pure. */
 export function heartbeatCarriers(run: RunState): k8s.KubernetesObject[] {
