@@ -9,7 +9,7 @@ import { loadKubeConfig } from './kube/client.js';
 import { runStages } from './runner.js';
 import { kubeconfigSecrets, knownSecrets, redact, registerSecrets } from './secrets.js';
 import { ALL_STAGES } from './stages/index.js';
-import { checkpoint, markEvidence, markMainDone, markMainStarted, newRunState } from './state.js';
+import { checkpoint, markEvidence, markMainDone, markInputsRejected, markMainStarted, newRunState } from './state.js';
 import type { Config, RunState, StageName, StageRecord } from './types.js';
 import { VERSION } from './version.js';
 
@@ -20,6 +20,7 @@ export async function main(): Promise<void> {
   if (!config) {
     core.setOutput('result', 'fail');
     core.setOutput('failed-stage', 'inputs');
+    markInputsRejected();
     core.setFailed(`inputs: ${errors.length} invalid input(s), nothing was changed in the cluster:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
     return;
   }

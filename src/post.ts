@@ -11,14 +11,18 @@ import { loadKubeConfig } from './kube/client.js';
 import { runStages } from './runner.js';
 import { kubeconfigSecrets, knownSecrets, registerSecrets } from './secrets.js';
 import { cleanupStage } from './stages/cleanup.js';
-import { restore, type SavedRun } from './state.js';
+import { inputsWereRejected, restore, type SavedRun } from './state.js';
 import type { StageRecord } from './types.js';
 import { VERSION } from './version.js';
 
 export async function post(): Promise<void> {
   const saved = restore();
   if (!saved) {
-    core.info('post: main saved no run state (it stopped before validating its inputs): nothing to clean up');
+    core.info(
+      inputsWereRejected()
+        ? 'post: main rejected its inputs and changed nothing in the cluster: nothing to clean up'
+        : 'post: main saved no run state (it stopped before validating its inputs): nothing to clean up',
+    );
     return;
   }
   const { config, run, mainDone } = saved;

@@ -13,7 +13,14 @@ import { readConfig } from './inputs.js';
 import { STAGE_NAMES, type Config, type KarpenterMode, type RunState, type StageName } from './types.js';
 
 export const RUN_LABEL_KEY = 'gpu-autoscaling-conformance/run-id';
-export const STATE_KEYS = { isPost: 'isPost', config: 'config', run: 'run', mainDone: 'mainDone', evidence: 'evidence' } as const;
+export const STATE_KEYS = {
+  isPost: 'isPost',
+  config: 'config',
+  run: 'run',
+  mainDone: 'mainDone',
+  evidence: 'evidence',
+  inputsRejected: 'inputsRejected',
+} as const;
 
 /** Linux's limit on one environment string (MAX_ARG_STRLEN, 32 pages): the runner's spawn of post fails with E2BIG at this size. */
 export const ENV_STRING_LIMIT = 128 * 1024;
@@ -132,6 +139,10 @@ export function checkpoint(config: Config, run: RunState): void {
 
 /** Main finished its own cleanup; post then only confirms there is nothing left. */
 export const markMainDone = (): void => void saveStateOnce(STATE_KEYS.mainDone, 'true');
+
+/** Main validated its inputs and rejected them: it changed nothing, and post says so rather than "stopped before validating". */
+export const markInputsRejected = (): void => void saveStateOnce(STATE_KEYS.inputsRejected, 'true');
+export const inputsWereRejected = (): boolean => core.getState(STATE_KEYS.inputsRejected) === 'true';
 
 /** Where main got with the evidence: written (results.json on disk) or uploaded (post need not upload it again). */
 export type EvidenceState = 'written' | 'uploaded';

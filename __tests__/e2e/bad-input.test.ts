@@ -79,7 +79,7 @@ describe('bad input', () => {
     // Nothing ran: no stage group, no evidence, and post has nothing to do.
     expect(r.main.stdout).not.toContain('::group::');
     expect(r.post.code).toBe(0);
-    expect(r.post.stdout).toContain('nothing to clean up');
+    expect(r.post.stdout).toContain('post: main rejected its inputs and changed nothing in the cluster: nothing to clean up');
   });
 
   it('every problem at once when several inputs are bad', async () => {

@@ -25,7 +25,7 @@ describe('bundle smoke', () => {
     expect(errors.length).toBeGreaterThan(0);
     expect(r.outputs).toMatchObject({ result: 'fail', 'failed-stage': 'inputs' });
     expect(r.post.code).toBe(0);
-    expect(r.post.stdout).toContain('nothing to clean up');
+    expect(r.post.stdout).toContain('post: main rejected its inputs and changed nothing in the cluster: nothing to clean up');
   });
 
   it('fails in preflight against an unreachable cluster, with evidence, summary and a clean post', async () => {
