@@ -5,7 +5,7 @@
 // deleted mid-run fails consolidation naming it; the stability window sees a node added and a flap.
 import type * as k8s from '@kubernetes/client-node';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { configFrom } from '../../src/inputs.js';
 import type { Kube } from '../../src/kube/client.js';
@@ -81,6 +81,14 @@ async function readyNode(pool: string): Promise<k8s.V1Node> {
   });
 }
 const deleteNode = (name: string) => kube.core.deleteNode({ name }).catch(() => undefined);
+
+// No node of this file's pools outlives it: one labelled with a NodePool but without a
+// providerID would stop every later provisioning on the shared bed.
+afterAll(async () => {
+  const left = (await kube.core.listNode({ labelSelector: POOL_LABEL })).items.filter((n) => n.metadata?.labels?.[POOL_LABEL]?.startsWith('steady-'));
+  for (const n of left) await deleteNode(n.metadata!.name!);
+  expect(left.map((n) => n.metadata!.name)).toEqual([]);
+});
 
 describe('the workload follows a tainted NodePool', () => {
   it('passes the chain with dedicated=gpu-training:NoSchedule, holding a 5 s window after scale-out and scale-in', async () => {
@@ -239,24 +247,31 @@ describe('stability window', () => {
     const pool = `steady-${suffix()}`;
     const node = await readyNode(pool);
     const extra: string[] = [];
+    // Changes made once the window is under way; each is awaited before cleanup, so none lands
+    // after it (a node with a NodePool label and no providerID stops all later provisioning).
+    let adding: Promise<unknown> | undefined;
+    let flapping: Promise<unknown> | undefined;
     try {
       const added = holdSteady(ctxFor([]), { pool, windowMs: 20_000, after: 'after scale-in' });
-      setTimeout(() => void baselineNode(pool).then((n) => extra.push(n.metadata!.name!)), 1500);
+      setTimeout(() => (adding = baselineNode(pool).then((n) => extra.push(n.metadata!.name!))), 1500);
       await expect(added).rejects.toThrow(
         /^Expected NodePool steady-\w+ steady for 20\.0s after scale-in; it changed after \d+\.\d s: node base-\w+ \(uid [-\w]+\) added/,
       );
+      await adding;
       for (const n of extra.splice(0)) await deleteNode(n);
 
       const flap = holdSteady(ctxFor([]), { pool, windowMs: 20_000, after: 'after scale-out' });
       const name = node.metadata!.name!;
       setTimeout(() => {
-        void (async () => {
+        flapping = (async () => {
           await kube.core.deleteNode({ name });
           await kube.core.createNode({ body: { metadata: { name, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { [POOL_LABEL]: pool } } } });
         })();
       }, 1500);
       await expect(flap).rejects.toThrow(new RegExp(`it changed after .*: node ${name} \\(uid ${node.metadata!.uid}\\) removed`));
     } finally {
+      await adding?.catch(() => undefined);
+      await flapping?.catch(() => undefined);
       await deleteNode(node.metadata!.name!);
       for (const n of extra) await deleteNode(n);
     }
