@@ -190,7 +190,7 @@ describe('karpenter-mode process', () => {
       const config = configFrom(inputs({ 'karpenter-mode': 'existing', stages: 'karpenter-install' }));
       const result = await runStages([karpenterInstallStage], config);
       expect(result.records[0]!.status).toBe('fail');
-      expect(result.records[0]!.message).toContain(`Expected a healthy Karpenter Deployment; found ${ns}/karpenter: 0/1 ready`);
+      expect(result.records[0]!.message).toContain(`Expected a healthy Karpenter Deployment with a Ready pod; found ${ns}/karpenter: 0/1 ready`);
     } finally {
       await kube.core.deleteNamespace({ name: ns });
     }
