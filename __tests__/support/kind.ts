@@ -83,6 +83,14 @@ export async function startKindMetrics(bed: Bed, kind: KindCluster): Promise<Kin
   const objects = registration(kind.networkGateway, port);
   const stop = async () => {
     for (const o of [...objects].reverse()) await deleteObject(kube, o as never).catch(() => undefined);
+    // Gone before the next file registers the adapter again (a terminating namespace refuses new objects).
+    await watchUntil<k8s.V1Namespace, true>(kube, {
+      path: '/api/v1/namespaces',
+      fieldSelector: 'metadata.name=gac-metrics',
+      describe: 'namespace gac-metrics gone',
+      signal: AbortSignal.timeout(120_000),
+      until: (items) => (items.size === 0 ? true : undefined),
+    }).catch(() => undefined);
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
