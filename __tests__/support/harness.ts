@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { stateEnvFromFile } from './runner-state.js';
+import { readCommandFile, stateEnvFromFile } from './runner-state.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 const BUNDLE = path.join(ROOT, 'dist', 'index.js');
@@ -34,23 +34,9 @@ export function inputEnv(inputs: Record<string, string>): Record<string, string>
   );
 }
 
-/** Parses a GITHUB_OUTPUT / GITHUB_STATE file (key=value lines and key<<DELIM heredocs). */
+/** Parses a GITHUB_OUTPUT / GITHUB_STATE file (key=value lines and key<<DELIM heredocs): each name's last value. */
 export function parseCommandFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
-    if (heredoc) {
-      const [, key, delim] = heredoc;
-      const value: string[] = [];
-      while (++i < lines.length && lines[i] !== delim) value.push(lines[i]!);
-      out[key!] = value.join('\n');
-    } else if (line.includes('=')) {
-      out[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
-    }
-  }
-  return out;
+  return readCommandFile(text).values;
 }
 
 /**
