@@ -55,12 +55,19 @@ fi
 reports=()
 for r in "$out/unit.json" "$out/cluster.json" "$out/kind.json"; do [ -f "$r" ] && reports+=("$r"); done
 if [ ${#reports[@]} -gt 0 ]; then
+  # The failures are named again here, next to the counts: CI shows only the end of the log.
   read -r vp vf < <(node -e '
     let p = 0, f = 0;
     for (const file of process.argv.slice(1)) {
       const r = require(file);
       p += r.numPassedTests;
       f += r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
+      for (const suite of r.testResults) {
+        const where = suite.name.replace(process.cwd() + "/", "");
+        const failed = suite.assertionResults.filter((t) => t.status === "failed");
+        for (const t of failed) console.error(`FAILED: ${where} > ${t.fullName}: ${(t.failureMessages[0] ?? "").split("\n")[0].slice(0, 300)}`);
+        if (suite.status === "failed" && failed.length === 0) console.error(`FAILED: ${where} did not load: ${(suite.message ?? "").split("\n")[0].slice(0, 300)}`);
+      }
     }
     console.log(p, f);' "${reports[@]}")
   passed=$((passed + vp)) failed=$((failed + vf))
