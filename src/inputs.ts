@@ -12,7 +12,7 @@ import { checkInstanceTypesFile, checkNodePoolFile } from './manifests.js';
 import * as p from './parse.js';
 import type { Parsed } from './parse.js';
 import { runnerTemp, shipped } from './paths.js';
-import { helmMajor } from './tools/helm.js';
+import { helmMajor, KWOK_CHARTS } from './tools/helm.js';
 import { CONSOLIDATION_POLICIES, KARPENTER_MODES, SCENARIOS, STAGE_NAMES, type Config, type KarpenterMode, type Scenario, type StageName } from './types.js';
 
 /** Stages that only make sense after the workload exists. */
@@ -73,6 +73,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   }
   const kwokInstall = take('kwok-install', p.parseEnum(raw('kwok-install'), ['install', 'skip'] as const), 'install');
   const kwokChartRepository = take('kwok-chart-repository', p.parseUrl(raw('kwok-chart-repository'), ['https', 'http', 'oci']), '');
+  const kwokChartVersions = take('kwok-chart-version', parseKwokChartVersion(raw('kwok-chart-version')), {});
   const imageRepository = optional('image-repository', p.parseImageRepository);
   if (karpenterMode === 'registry' && !raw('image-repository')) {
     errors.push('input "image-repository": is empty but karpenter-mode is registry; accepted: the repository ko pushes to, e.g. ghcr.io/org/karpenter-kwok');
@@ -106,6 +107,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const stabilityWindowMs = windowRaw ? take('stability-window', p.parseWindow(windowRaw), 0) : (DEFAULT_STABILITY_WINDOW_MS[scenario] ?? 0);
   const requireRightSizing = take('require-right-sizing', p.parseBoolean(raw('require-right-sizing')), false);
   const cleanupStale = take('cleanup-stale', p.parseBoolean(raw('cleanup-stale')), false);
+  const cache = take('cache', p.parseBoolean(raw('cache')), true);
 
   const nodePoolFile = raw('nodepool') ? path.resolve(raw('nodepool')) : shipped('manifests', 'nodepool.yaml');
   const nodePool = readChecked('nodepool', nodePoolFile, (t) => checkNodePoolFile(t, { anyNodeClass: karpenterMode === 'existing' }), errors);
@@ -147,11 +149,13 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
       helmVersion,
       kwokInstall,
       kwokChartRepository,
+      kwokChartVersions,
       karpenterNamespace,
       keepInstalled,
       ...(karpenterValues ? { karpenterValues, karpenterValuesFile } : {}),
       imageRepository,
       toolsMirror,
+      cache,
       nodePoolFile,
       nodePool,
       instanceTypesFile,
@@ -198,9 +202,11 @@ export const INPUT_SCOPE: Record<string, { modes?: KarpenterMode[]; scenarios?: 
   'tools-mirror': { modes: HELM_MODES, what: 'serves the ko and Helm downloads' },
   'kwok-install': { modes: HELM_MODES, what: 'installs the KWOK controller chart' },
   'kwok-chart-repository': { modes: HELM_MODES, what: 'serves the KWOK controller charts' },
+  'kwok-chart-version': { modes: HELM_MODES, what: 'pins the KWOK controller charts installed' },
   'karpenter-namespace': { modes: HELM_MODES, what: 'is where the Karpenter chart is installed' },
   'karpenter-values': { modes: HELM_MODES, what: "is merged into the Karpenter chart's values" },
   'keep-installed': { modes: HELM_MODES, what: 'leaves what the run installed for later steps' },
+  cache: { modes: ['kind', 'registry', 'process'], what: 'restores and saves ko, Helm and the Karpenter build in the Actions cache' },
   'karpenter-version': { modes: ['kind', 'registry', 'process'], what: 'is the Karpenter built and started (existing mode uses the installed one as found)' },
   'metric-name': { scenarios: ['metric'], what: 'is the metric the HPA scales on' },
   'metric-target': { scenarios: ['metric'], what: "is the HPA's target" },
@@ -227,6 +233,9 @@ export function ineffectiveInputs(value: (name: string) => string, mode: Karpent
     warnings.push(
       'input "kwok-chart-repository": has no effect with kwok-install: skip (nothing is installed from it); remove it, or set kwok-install: install',
     );
+  }
+  if (kwokInstall === 'skip' && set('kwok-chart-version') && HELM_MODES.includes(mode)) {
+    warnings.push('input "kwok-chart-version": has no effect with kwok-install: skip (no chart is installed); remove it, or set kwok-install: install');
   }
   return warnings;
 }
@@ -279,6 +288,37 @@ function parseMetricName(v: string): Parsed<string> {
   return /^[a-zA-Z_][a-zA-Z0-9_:.-]{0,252}$/.test(v)
     ? p.ok(v)
     : p.bad(`${p.shown(v)} is not a metric name; accepted: letters, digits, '_', ':', '.', '-', starting with a letter or '_'`);
+}
+
+/**
+ * `kwok-chart-version`: the KWOK charts' versions, pinned, so a new chart release does not change
+ * what a run installs. A bare version is the controller chart's (kwok); `chart=version` pairs name
+ * each chart (KWOK_CHARTS), which version independently (kwok 0.1.2 with stage-fast 0.1.1). A chart
+ * not named keeps its default. A leading v is dropped: chart versions are plain semver.
+ */
+export function parseKwokChartVersion(v: string): Parsed<Record<string, string>> {
+  const charts: string[] = KWOK_CHARTS.map((c) => c.chart);
+  const accepted = `a chart version such as 0.1.2 or v0.1.2 (the kwok chart), or chart=version pairs for ${charts.join(', ')}, e.g. kwok=0.1.2,stage-fast=0.1.1`;
+  const pin = (text: string): Parsed<Record<string, string>> => {
+    const out: Record<string, string> = {};
+    for (const entry of text.split(',').map((e) => e.trim())) {
+      // name=version, where name is a chart name (">=0.1.0" is a range, not a pair).
+      const pair = /^\s*([a-z][a-z0-9-]*)\s*=(.*)$/.exec(entry);
+      const [name, version]: [string, string] = pair ? [pair[1]!, pair[2]!.trim()] : ['kwok', entry];
+      if (!charts.includes(name)) return p.bad(`${p.shown(v)} names chart ${p.shown(name)}, which the action does not install; accepted: ${accepted}`);
+      if (!/^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(version)) {
+        return p.bad(
+          `${p.shown(v)} is not a chart version (${p.shown(version)} is not one version: ranges and "latest" would not pin it); accepted: ${accepted}`,
+        );
+      }
+      if (out[name] !== undefined) return p.bad(`${p.shown(v)} gives chart ${name} twice; accepted: ${accepted}`);
+      out[name] = version.replace(/^v/, '');
+    }
+    return p.ok(out);
+  };
+  const defaults = pin(INPUT_DEFAULTS['kwok-chart-version']!);
+  const given = pin(v);
+  return given.ok && defaults.ok ? p.ok({ ...defaults.value, ...given.value }) : given;
 }
 
 function parseArtifactName(v: string): Parsed<string> {

@@ -6,7 +6,7 @@ import * as core from '@actions/core';
 import { stringify } from 'yaml';
 import { formatDuration } from './format.js';
 import { connect, withSignal, type Kube } from './kube/client.js';
-import { startHeartbeat } from './stages/heartbeat.js';
+import { startHeartbeat, type Heartbeat } from './stages/heartbeat.js';
 import { isConnectionError } from './kube/transient.js';
 import type { Stage, StageContext, StageResult } from './stages/stage.js';
 import { newRunState } from './state.js';
@@ -44,16 +44,24 @@ export async function runStages(stages: Stage[], config: Config, opts: RunOption
   const kubeOnce = (): Kube => (kube ??= connect(config));
   fs.mkdirSync(config.evidenceDir, { recursive: true });
   // While the stages run, other runs on the cluster see this one as live, not as a leftover.
-  const stopHeartbeat = startHeartbeat(() => kube, run);
+  const heartbeat = startHeartbeat(() => kube, run);
   try {
-    await runEach(stages, config, opts, run, records, kubeOnce);
+    await runEach(stages, config, opts, run, records, kubeOnce, heartbeat);
   } finally {
-    await stopHeartbeat();
+    await heartbeat.stop();
   }
   return { records, run };
 }
 
-async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: RunState, records: StageRecord[], kubeOnce: () => Kube): Promise<void> {
+async function runEach(
+  stages: Stage[],
+  config: Config,
+  opts: RunOptions,
+  run: RunState,
+  records: StageRecord[],
+  kubeOnce: () => Kube,
+  heartbeat: Heartbeat,
+): Promise<void> {
   for (const [index, stage] of stages.entries()) {
     const startedAt = new Date();
     if (stage.name === 'cleanup' && opts.signal?.aborted) run.cancelled = true;
@@ -77,7 +85,14 @@ async function runEach(stages: Stage[], config: Config, opts: RunOptions, run: R
       opts.onCheckpoint?.(run);
       let result: StageResult | { status: 'fail'; message: string };
       try {
-        result = await untilAborted(stage.run(ctx), signal, stage.name, config.timeouts[stage.name]);
+        // Before the run's first change to the cluster, its namespace and Lease: from then on other runs see it live.
+        const work = stage.changesCluster
+          ? heartbeat.hold(ctx.kube(), config, signal).then(() => {
+              ctx.checkpoint();
+              return stage.run(ctx);
+            })
+          : stage.run(ctx);
+        result = await untilAborted(work, signal, stage.name, config.timeouts[stage.name]);
       } catch (e) {
         const error = e instanceof Error ? e : new Error(String(e));
         result = { status: 'fail', message: failureMessage(error) };

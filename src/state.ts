@@ -65,6 +65,7 @@ export type SavedRunState = Pick<
   | 'runLabel'
   | 'baselineNodes'
   | 'namespaceCreatedAt'
+  | 'workloadCreatedAt'
   | 'karpenterPid'
   | 'karpenterLog'
   | 'karpenterHealthUrl'
@@ -96,6 +97,7 @@ export function savedRunOf(run: RunState): SavedRunState {
     runLabel: run.runLabel,
     baselineNodes: run.baselineNodes,
     namespaceCreatedAt: run.namespaceCreatedAt,
+    workloadCreatedAt: run.workloadCreatedAt,
     karpenterPid: run.karpenterPid,
     karpenterLog: run.karpenterLog,
     karpenterHealthUrl: run.karpenterHealthUrl,

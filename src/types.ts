@@ -62,6 +62,8 @@ export interface Config {
   helmVersion: string;
   kwokInstall: 'install' | 'skip';
   kwokChartRepository: string;
+  /** Chart name (KWOK_CHARTS: kwok, stage-fast) -> the pinned chart version `helm --version` installs, without a leading v. */
+  kwokChartVersions: Record<string, string>;
   /** Namespace of the Karpenter chart (kind, registry). */
   karpenterNamespace: string;
   /** The user's Helm values for the Karpenter chart, merged under the values the action needs. */
@@ -71,6 +73,8 @@ export interface Config {
   keepInstalled: boolean;
   imageRepository?: string;
   toolsMirror?: string;
+  /** Restore ko, Helm and the Karpenter build from the GitHub Actions cache and save them to it (cache input). */
+  cache: boolean;
   nodePoolFile: string;
   nodePool: NodePoolSpec;
   instanceTypesFile: string;
@@ -99,6 +103,23 @@ export interface Config {
 }
 
 export type StageStatus = 'pass' | 'fail' | 'skip';
+
+/** Where ko, Helm or the Karpenter build came from in this run, for results.json and the summary. */
+export interface CacheFact {
+  item: string;
+  /** Not built or downloaded in this run (tool cache, Actions cache, PATH). */
+  hit: boolean;
+  source?: 'tool-cache' | 'actions-cache' | 'built' | 'downloaded' | 'path';
+  /** Size of the item's directory. */
+  bytes?: number;
+  /** Time it took to get it from its source (restore, build, download; 0 for a tool-cache hit). */
+  ms?: number;
+  /** Time saved against the last measured build, when known. */
+  savedMs?: number;
+  bytesDownloaded?: number;
+  /** The Actions cache: its key, and the save after a build or download when one was attempted. */
+  actionsCache?: { key: string; saved?: boolean; saveMs?: number };
+}
 
 /**
  * The run's overall result: pass only when the stages that prove the chain ran and passed;
@@ -141,7 +162,9 @@ export interface StageRecord {
 export const TIMELINE_EVENTS = [
   'metric-first-seen',
   'hpa-scale-decision',
+  'hpa-settled',
   'first-pod-unschedulable',
+  'min-replicas-nodeclaim-created',
   'nodeclaim-created',
   'nodeclaim-launched',
   'nodeclaim-registered',
@@ -186,8 +209,10 @@ export interface RunState {
    * schedule and the stability windows check they survive the scale-out.
    */
   baselineNodeIds?: { name: string; uid: string }[];
-  /** When the run's namespace was created (cluster time): NodeClaims made since then without a run label are this run's. Kept here so cleanup and post know it after the namespace is gone. */
+  /** When the run's namespace (which holds its Lease) was created, before the run's first change to the cluster: cleanup and post remove it when set. */
   namespaceCreatedAt?: string;
+  /** When the run's Deployment was created (cluster time): NodeClaims made since then without a run label are this run's. Kept here so cleanup and post know it after the namespace is gone. */
+  workloadCreatedAt?: string;
   /** PID of a Karpenter child process started in process mode. */
   karpenterPid?: number;
   karpenterLog?: string;
@@ -204,7 +229,7 @@ export interface RunState {
   toolPaths: Record<string, string>;
   /** Versions and cache facts recorded for results.json. */
   versions: Record<string, string>;
-  cache: { item: string; hit: boolean; savedMs?: number; bytesDownloaded?: number }[];
+  cache: CacheFact[];
   timeline: TimelineEntry[];
   outputs: RunOutputs;
 }

@@ -2,11 +2,15 @@
 // the need (provision), Karpenter stopped (provision, with its log tail), consolidation disabled
 // (require fails, warn passes with a warning; the same runs check 8 GPUs/pod -> p5.48xlarge).
 // Every run must leave nothing behind.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kube } from '../../src/kube/client.js';
 import { stopKarpenterProcess } from '../../src/tools/karpenter-process.js';
 import { loadBed, setGpuMetrics, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';
+import { startApiProxy } from '../support/api-proxy.js';
 import { ONE_POD, alive, bedConfig, evidenceOf, expectClean, karpenterPidOf, kubeFor, runChain, stagesNamed, summary, useToolCache } from './stages-lib.js';
 
 let bed: Bed;
@@ -78,6 +82,33 @@ describe('failures', () => {
     // Karpenter restarted to take its NodePool down, then the usual cleanup.
     const again = await runChain(config, stagesNamed('karpenter-install', 'cleanup'), down.run);
     await expectClean(kube, again, pid);
+  });
+});
+
+describe('work a stage started, after the stage ended', () => {
+  it('a NodePool apply cut off by the nodepool timeout, then committed late by the server, is removed by cleanup', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gac-late-'));
+    // The NodePool's apply is held until the action gives up on it, then sent anyway.
+    const proxy = await startApiProxy(bed.kubeconfig, dir, (method, path) => method === 'PATCH' && /^\/apis\/karpenter\.sh\/v1\/nodepools\/gpu-/.test(path));
+    try {
+      // Karpenter's CRDs (and Karpenter) come from the run itself, through the proxy too.
+      const config = bedConfig(bed, {
+        stages: 'preflight,tools,karpenter-build,karpenter-install,nodepool,cleanup',
+        timeouts: 'nodepool=3s',
+        kubeconfig: proxy.kubeconfig,
+      });
+      const c = await runChain(config);
+      const late = await proxy.late;
+      // The server made the NodePool after the stage had ended: the leak this test is about.
+      expect(late.status, summary(c)).toBe(201);
+      const np = c.record('nodepool');
+      expect(np.status, summary(c)).toBe('fail');
+      expect(np.message).toContain(`Expected NodePool ${config.nodePool.name} applied before the stage ended; the request was cut off unanswered`);
+      expect(c.record('cleanup').message).toContain(`NodePool/${config.nodePool.name}`);
+      await expectClean(kube, c);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

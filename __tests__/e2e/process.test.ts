@@ -107,7 +107,7 @@ describe('process mode, end to end', () => {
     expect(r.summary).toContain('| nodeclaim-created |');
     // The artifact holds the evidence and the component logs.
     const names = expectArtifactMatches(r.evidenceDir, r.outputs['artifact-id']!);
-    expect(names).toEqual(expect.arrayContaining(['results.json', 'junit.xml', 'cluster-autoscaling.md']));
+    expect(names).toEqual(expect.arrayContaining(['results.json', 'junit.xml', 'ctrf.json', 'cluster-autoscaling.md']));
     expect(names.some((n) => n.endsWith('.log'))).toBe(true);
     await expectLeftAsFound(r);
   });

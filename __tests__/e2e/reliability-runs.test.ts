@@ -8,9 +8,9 @@ import * as path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/inputs.js';
-import { HEARTBEAT_ANNOTATION, HEARTBEAT_STALE_MS, liveRuns } from '../../src/checks/liveness.js';
-import { NODEPOOLS, podsIn } from '../../src/kube/paths.js';
-import { getJson } from '../../src/kube/raw.js';
+import { HEARTBEAT_STALE_MS, liveRuns, serverTime, type Lease } from '../../src/checks/liveness.js';
+import { LEASES, leasesIn, podsIn } from '../../src/kube/paths.js';
+import { rawRequest } from '../../src/kube/raw.js';
 import { probeUntil } from '../../src/stages/wait.js';
 import { watchUntil } from '../../src/kube/watch.js';
 import { runStages } from '../../src/runner.js';
@@ -86,64 +86,75 @@ describe('leftovers of an earlier crashed run', () => {
       onShared('x', { scenario: 'pending-pods', 'max-replicas': '2', timeouts: 'provision=2m,schedule=2m' }),
       bed.kubeconfig,
       async (step) => {
-        await lineOn(step, group('schedule'));
+        // Frozen as soon as its workload exists, so it cannot get on to consolidation and cleanup
+        // while the test waits (killing it once its pods ran raced its own next stages); the
+        // shared Karpenter provisions for its pods meanwhile.
+        await lineOn(step, group('pending'));
+        step.child.kill('SIGSTOP');
         await allRunning(kube, 'gpu-conformance-x', 2);
         step.child.kill('SIGKILL');
       },
       { beforePost: () => (mainGone(), postGate) },
     );
-    await Promise.race([
-      crashed,
-      xRun.then((r) => {
-        throw new Error(`run X ended without crashing: ${r.main.stdout.slice(-2000)}`);
-      }),
-    ]);
-    // X stops beating when it dies; until its last beat is older than the stale window another run
-    // takes it for a run going on. Wait for that (read from the cluster, decided as preflight does).
-    await xStopsBeating(kube);
-    const leftover = await wideSnapshot(kube);
-    expect(leftover.runNamespaces).toContain('gpu-conformance-x');
-    expect(leftover.nodeClaims.length).toBeGreaterThanOrEqual(1);
+    try {
+      await Promise.race([
+        crashed,
+        xRun.then((r) => {
+          throw new Error(`run X ended without crashing: ${r.main.stdout.slice(-2000)}`);
+        }),
+      ]);
+      // X stops beating when it dies; until its last beat is older than the stale window another run
+      // takes it for a run going on. Wait for that (read from the cluster, decided as preflight does).
+      await xStopsBeating(kube);
+      const leftover = await wideSnapshot(kube);
+      expect(leftover.runNamespaces).toContain('gpu-conformance-x');
+      expect(leftover.nodeClaims.length).toBeGreaterThanOrEqual(1);
 
-    // Y (a NodePool of its own: leftovers in a shared one would be its baseline, and Karpenter
-    // may move them onto Y's nodes): reports them, passes counting its own nodes only, deletes
-    // nothing of X's.
-    const y = await runWithFault(
-      onShared('y', { scenario: 'pending-pods', 'max-replicas': '2', 'cleanup-stale': 'false' }),
-      bed.kubeconfig,
-      async () => undefined,
-    );
-    expectPass(y);
-    expect(y.main.stdout).toMatch(/::warning::Leftovers of earlier runs found \(namespace\/gpu-conformance-x.*\); set cleanup-stale: true to remove them/);
-    expect(stageOf(y, 'preflight').message).toContain(`leftover(s) of earlier runs reported`);
-    expect(stageOf(y, 'preflight').message).toContain('baseline 0 node(s) in NodePool gpu-y');
-    expect(Number(y.outputs['pods-scheduled'])).toBe(2);
-    // X's NodeClaims appear nowhere in what Y counted.
-    const counted = JSON.stringify(y.results!.stages.filter((s) => ['provision', 'schedule', 'consolidation'].includes(s.name)));
-    for (const claim of leftover.nodeClaims) expect(counted).not.toContain(claim);
-    const between = await wideSnapshot(kube);
-    expect(between.runNamespaces).toEqual(['gpu-conformance-x']);
-    expect(between.nodeClaims).toEqual(leftover.nodeClaims);
-    expectNoLeak(y);
+      // Y (a NodePool of its own: leftovers in a shared one would be its baseline, and Karpenter
+      // may move them onto Y's nodes): reports them, passes counting its own nodes only, deletes
+      // nothing of X's.
+      const y = await runWithFault(
+        onShared('y', { scenario: 'pending-pods', 'max-replicas': '2', 'cleanup-stale': 'false' }),
+        bed.kubeconfig,
+        async () => undefined,
+      );
+      expectPass(y);
+      expect(y.main.stdout).toMatch(/::warning::Leftovers of earlier runs found \(namespace\/gpu-conformance-x.*\); set cleanup-stale: true to remove them/);
+      expect(stageOf(y, 'preflight').message).toContain(`leftover(s) of earlier runs reported`);
+      expect(stageOf(y, 'preflight').message).toContain('baseline 0 node(s) in NodePool gpu-y');
+      expect(Number(y.outputs['pods-scheduled'])).toBe(2);
+      // X's NodeClaims appear nowhere in what Y counted.
+      const counted = JSON.stringify(y.results!.stages.filter((s) => ['provision', 'schedule', 'consolidation'].includes(s.name)));
+      for (const claim of leftover.nodeClaims) expect(counted).not.toContain(claim);
+      const between = await wideSnapshot(kube);
+      expect(between.runNamespaces).toEqual(['gpu-conformance-x']);
+      expect(between.nodeClaims).toEqual(leftover.nodeClaims);
+      expectNoLeak(y);
 
-    // Z: cleanup-stale removes X's namespace (X's emptied nodes are then consolidated away).
-    const z = await runWithFault(
-      onShared('z', { scenario: 'pending-pods', 'max-replicas': '2', 'cleanup-stale': 'true' }),
-      bed.kubeconfig,
-      async () => undefined,
-    );
-    expectPass(z);
-    expect(stageOf(z, 'preflight').message).toContain(`leftover(s) of earlier runs deleted`);
-    expect(z.main.stdout).toContain('Deleted leftovers of earlier runs: namespace/gpu-conformance-x');
-    await watchUntil(kube, {
-      path: '/api/v1/namespaces',
-      fieldSelector: 'metadata.name=gpu-conformance-x',
-      signal: AbortSignal.timeout(60_000),
-      describe: "X's namespace gone",
-      until: (items) => (items.size === 0 ? true : undefined),
-    });
-    expect((await wideSnapshot(kube)).runNamespaces).toEqual([]);
-    expectNoLeak(z);
+      // Z: cleanup-stale removes X's namespace (X's emptied nodes are then consolidated away).
+      const z = await runWithFault(
+        onShared('z', { scenario: 'pending-pods', 'max-replicas': '2', 'cleanup-stale': 'true' }),
+        bed.kubeconfig,
+        async () => undefined,
+      );
+      expectPass(z);
+      expect(stageOf(z, 'preflight').message).toContain(`leftover(s) of earlier runs deleted`);
+      expect(z.main.stdout).toContain('Deleted leftovers of earlier runs: namespace/gpu-conformance-x');
+      await watchUntil(kube, {
+        path: '/api/v1/namespaces',
+        fieldSelector: 'metadata.name=gpu-conformance-x',
+        signal: AbortSignal.timeout(60_000),
+        describe: "X's namespace gone",
+        until: (items) => (items.size === 0 ? true : undefined),
+      });
+      expect((await wideSnapshot(kube)).runNamespaces).toEqual([]);
+      expectNoLeak(z);
+    } catch (e) {
+      // X's post still runs: a failure here must not leave X's objects to the files after this one.
+      releasePost();
+      await xRun.catch(() => undefined);
+      throw e;
+    }
 
     // X's post (the runner ran it after all): removes the NodePool X applied (with whatever nodes
     // it still has).
@@ -158,16 +169,16 @@ describe('leftovers of an earlier crashed run', () => {
   });
 });
 
-/** Resolves once run X's namespace and NodePool carry no beat within the stale window (as preflight decides). */
+/** Resolves once run X's Lease was not renewed within the stale window, by the API server's clock (as preflight decides). */
 async function xStopsBeating(kube: ReturnType<typeof bedKube>): Promise<void> {
   const signal = AbortSignal.timeout(HEARTBEAT_STALE_MS * 3);
   await probeUntil(
     { signal, info: () => undefined },
     async () => {
-      const namespaces = (await kube.core.listNamespace({ labelSelector: `${RUN_LABEL_KEY}=x` })).items;
-      const pools = (await getJson<{ items: k8s.KubernetesObject[] }>(kube, NODEPOOLS, { labelSelector: `${RUN_LABEL_KEY}=x` })).items;
-      if (namespaces.length + pools.length === 0) return { state: 'no namespace or NodePool of run x found' };
-      const live = liveRuns([...namespaces, ...pools], RUN_LABEL_KEY, Date.now()).has('x');
+      const r = await rawRequest(kube, LEASES, { query: { labelSelector: `${RUN_LABEL_KEY}=x` }, signal });
+      const leases = (r.body as { items?: Lease[] }).items ?? [];
+      if (leases.length === 0) return { state: 'no Lease of run x found' };
+      const live = liveRuns(leases, RUN_LABEL_KEY, serverTime(r.headers.date, Date.now())).has('x');
       return { result: live ? undefined : true, state: live ? 'run x still beating' : 'run x stopped' };
     },
     { expected: "run X's heartbeat stale", next: 'the crashed run must stop renewing its heartbeat' },
@@ -200,18 +211,21 @@ describe('two runs at once', () => {
   it('with different run ids and NodePools both pass, each counting and removing only its own', async () => {
     const kube = bedKube(bed.kubeconfig);
     const start = await wideSnapshot(kube);
-    // A (metric scenario, the slower) first; B starts once A has its namespace and renews its
-    // heartbeat there, so B's preflight surely meets A going on.
+    // A (metric scenario, the slower) first; B starts once A has renewed the Lease in its
+    // namespace, so B's preflight surely meets A going on.
     let aGoesOn!: () => void;
     const aStarted = new Promise<void>((go) => (aGoesOn = go));
     const aRun = runWithFault(onShared('a', { scenario: 'metric', 'max-replicas': '2', 'metric-target': '10' }), bed.kubeconfig, async (step) => {
       await lineOn(step, group('pending'));
-      await watchUntil<k8s.V1Namespace, true>(kube, {
-        path: '/api/v1/namespaces',
+      await watchUntil<Lease, true>(kube, {
+        path: leasesIn('gpu-conformance-a'),
         fieldSelector: 'metadata.name=gpu-conformance-a',
         signal: AbortSignal.timeout(60_000),
-        describe: "A's namespace carries a heartbeat",
-        until: (items) => (items.get('gpu-conformance-a')?.metadata?.annotations?.[HEARTBEAT_ANNOTATION] ? true : undefined),
+        describe: "A's Lease renewed",
+        until: (items) => {
+          const l = items.get('gpu-conformance-a/gpu-conformance-a');
+          return l && l.spec?.renewTime !== l.spec?.acquireTime ? true : undefined;
+        },
       });
       aGoesOn();
     });

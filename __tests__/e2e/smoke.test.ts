@@ -44,6 +44,13 @@ describe('bundle smoke', () => {
     expect(results.stages.find((s) => s.name === 'preflight')!.status).toBe('fail');
     expect(results.stages.filter((s) => s.status === 'skip').map((s) => s.name)).toContain('provision');
     expect(fs.existsSync(path.join(evidenceDir, 'junit.xml'))).toBe(true);
+    const ctrf = JSON.parse(fs.readFileSync(path.join(evidenceDir, 'ctrf.json'), 'utf8')) as {
+      reportFormat: string;
+      results: { summary: { tests: number; failed: number }; tests: { name: string; status: string }[] };
+    };
+    expect(ctrf.reportFormat).toBe('CTRF');
+    expect(ctrf.results.tests.find((t) => t.name === 'preflight')!.status).toBe('failed');
+    expect(ctrf.results.summary).toMatchObject({ tests: results.stages.length, failed: 1 });
     expect(r.summary).toContain('## GPU autoscaling conformance: FAIL');
     expect(r.summary).toContain('| preflight | ❌ fail |');
     // The token is registered for masking (the runner then hides it) and appears nowhere else.

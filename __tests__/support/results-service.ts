@@ -24,12 +24,64 @@ export interface ResultsService {
   close(): Promise<void>;
 }
 
-function fakeRuntimeToken(runId: string, jobId: string): string {
+export function fakeRuntimeToken(runId: string, jobId: string): string {
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ scp: `Actions.GenericRead Actions.Results:${runId}:${jobId}` })}.sig`;
 }
 
-const readBody = (req: http.IncomingMessage): Promise<Buffer> =>
+/**
+ * Azure blob storage at signed URLs, as the Azure SDK and the toolkit's HTTP client use it: a
+ * single-shot PUT, or block PUTs (comp=block) committed by a block list (comp=blocklist), and GET
+ * of a committed blob. Shared by the results and cache service stand-ins.
+ */
+export interface BlobStore {
+  /** Committed blobs by URL path. */
+  blobs: Map<string, Buffer>;
+  /** Answers a PUT or GET of a blob; false when the request is neither. */
+  handle(req: http.IncomingMessage, url: URL, body: Buffer, res: http.ServerResponse): boolean;
+}
+
+export function blobStore(onCommit: (path: string, blob: Buffer) => void = () => undefined): BlobStore {
+  const blocks = new Map<string, Buffer>();
+  const blobs = new Map<string, Buffer>();
+  let requestId = 0;
+  const commit = (path: string, blob: Buffer) => {
+    blobs.set(path, blob);
+    onCommit(path, blob);
+  };
+  return {
+    blobs,
+    handle(req, url, body, res) {
+      const headers = { 'x-ms-request-id': String(++requestId), 'x-ms-version': '2025-01-05', ETag: '"0x1"', 'Last-Modified': new Date().toUTCString() };
+      const comp = url.searchParams.get('comp');
+      if (req.method === 'PUT' && comp === 'block') {
+        blocks.set(`${url.pathname}/${url.searchParams.get('blockid')}`, body);
+        res.writeHead(201, headers).end();
+        return true;
+      }
+      if (req.method === 'PUT' && comp === 'blocklist') {
+        const ids = [...body.toString().matchAll(/<(?:Latest|Uncommitted|Committed)>([^<]+)</g)].map((m) => m[1]!);
+        commit(url.pathname, Buffer.concat(ids.map((b) => blocks.get(`${url.pathname}/${b}`) ?? Buffer.alloc(0))));
+        res.writeHead(201, headers).end();
+        return true;
+      }
+      if (req.method === 'PUT' && !comp) {
+        commit(url.pathname, body);
+        res.writeHead(201, headers).end();
+        return true;
+      }
+      if (req.method === 'GET' && !comp) {
+        const blob = blobs.get(url.pathname);
+        if (!blob) res.writeHead(404, { ...headers, 'x-ms-error-code': 'BlobNotFound' }).end();
+        else res.writeHead(200, { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.length) }).end(blob);
+        return true;
+      }
+      return false;
+    },
+  };
+}
+
+export const readBody = (req: http.IncomingMessage): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req
@@ -41,7 +93,10 @@ const readBody = (req: http.IncomingMessage): Promise<Buffer> =>
 export async function startResultsService(): Promise<ResultsService> {
   const artifacts: ReceivedArtifact[] = [];
   const requests: string[] = [];
-  const blocks = new Map<string, Buffer>();
+  const store = blobStore((path, blob) => {
+    const artifact = artifacts.find((a) => `/devstoreaccount1/artifacts/${a.id}.zip` === path);
+    if (artifact) artifact.blob = blob;
+  });
   let nextId = 1000;
 
   const server = http.createServer(async (req, res) => {
@@ -66,25 +121,9 @@ export async function startResultsService(): Promise<ResultsService> {
       return json(200, { ok: true, artifactId: String(artifact.id) });
     }
     const blob = /^\/devstoreaccount1\/artifacts\/(\d+)\.zip$/.exec(url.pathname);
-    if (req.method === 'PUT' && blob) {
-      const id = Number(blob[1]);
-      const headers = { 'x-ms-request-id': String(requests.length), 'x-ms-version': '2025-01-05', ETag: '"0x1"', 'Last-Modified': new Date().toUTCString() };
-      const comp = url.searchParams.get('comp');
-      if (comp === 'block') {
-        blocks.set(`${id}/${url.searchParams.get('blockid')}`, body);
-        return res.writeHead(201, headers).end();
-      }
-      const artifact = artifacts.find((a) => a.id === id);
-      if (comp === 'blocklist' && artifact) {
-        const ids = [...body.toString().matchAll(/<(?:Latest|Uncommitted|Committed)>([^<]+)</g)].map((m) => m[1]!);
-        artifact.blob = Buffer.concat(ids.map((b) => blocks.get(`${id}/${b}`) ?? Buffer.alloc(0)));
-        return res.writeHead(201, headers).end();
-      }
-      if (!comp && artifact) {
-        artifact.blob = body;
-        return res.writeHead(201, headers).end();
-      }
-    }
+    // A commit needs the artifact CreateArtifact made; blocks may arrive first.
+    const known = blob && (url.searchParams.get('comp') === 'block' || artifacts.some((a) => a.id === Number(blob[1])));
+    if (req.method === 'PUT' && known && store.handle(req, url, body, res)) return;
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -3,7 +3,16 @@ import type * as k8s from '@kubernetes/client-node';
 import { parseQuantity, gpusIn } from '../../src/checks/quantity.js';
 import { evaluateHpa, hpaMetricValue } from '../../src/checks/hpa.js';
 import { firstUnschedulable, isUnschedulable, summarizeSchedule } from '../../src/checks/pods.js';
-import { claimStage, consolidationState, evaluateClaims, extremeTime, isRunNodeClaim, conditionTime, type NodeClaim } from '../../src/checks/capacity.js';
+import {
+  claimsByDecision,
+  claimStage,
+  consolidationState,
+  evaluateClaims,
+  extremeTime,
+  isRunNodeClaim,
+  conditionTime,
+  type NodeClaim,
+} from '../../src/checks/capacity.js';
 import { metricListed, metricValue } from '../../src/checks/metric.js';
 import { formatConditions, iso } from '../../src/checks/conditions.js';
 
@@ -60,6 +69,27 @@ describe('HPA decision', () => {
   });
   it('reads only the configured external metric', () => {
     expect(hpaMetricValue(hpa(2, []), 'other')).toBeUndefined();
+  });
+  it('tells a decision the scale-up policy held back (ScaleUpLimit) from one capped at max-replicas', () => {
+    const base = [cond('ScalingActive', 'True'), cond('AbleToScale', 'True')];
+    expect(evaluateHpa(hpa(5, [...base, cond('ScalingLimited', 'True', undefined, 'ScaleUpLimit')]), 1, 'm').rateLimited).toBe(true);
+    expect(evaluateHpa(hpa(8, [...base, cond('ScalingLimited', 'True', undefined, 'TooManyReplicas')]), 1, 'm').rateLimited).toBe(false);
+    expect(evaluateHpa(hpa(8, [...base, cond('ScalingLimited', 'False', undefined, 'DesiredWithinRange')]), 1, 'm').rateLimited).toBe(false);
+    expect(evaluateHpa(hpa(8, base), 1, 'm').rateLimited).toBe(false);
+  });
+});
+
+describe('capacity made before the HPA decided', () => {
+  const claim = (name: string, created: string) => ({ metadata: { name, creationTimestamp: new Date(created) } }) as unknown as NodeClaim;
+  const claims = [claim('early', '2026-01-01T00:00:03Z'), claim('same-second', '2026-01-01T00:00:10Z'), claim('late', '2026-01-01T00:00:12Z')];
+  it("counts a claim created before the decision as the min-replicas pods' and the rest (same second included) as the scale-out's", () => {
+    const split = claimsByDecision(claims, '2026-01-01T00:00:10Z');
+    expect(split.forMinReplicas.map((c) => c.metadata?.name)).toEqual(['early']);
+    expect(split.forScaleOut.map((c) => c.metadata?.name)).toEqual(['same-second', 'late']);
+  });
+  it('gives every claim to the scale-out when there was no HPA decision (pending-pods)', () => {
+    expect(claimsByDecision(claims, undefined).forScaleOut).toHaveLength(3);
+    expect(claimsByDecision(claims, undefined).forMinReplicas).toHaveLength(0);
   });
 });
 

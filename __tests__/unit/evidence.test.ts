@@ -87,7 +87,7 @@ describe('writeEvidence', () => {
     const results = fixtureResults();
     results.stages[0]!.message = 'bearer s3cr3t-t0ken-value';
     const files = writeEvidence(dir, results, ['s3cr3t-t0ken-value']);
-    expect(files.map((f) => path.basename(f))).toEqual(['cluster-autoscaling.md', 'junit.xml', 'karpenter.log', 'results.json']);
+    expect(files.map((f) => path.basename(f))).toEqual(['cluster-autoscaling.md', 'ctrf.json', 'junit.xml', 'karpenter.log', 'results.json']);
     for (const f of files) expect(fs.readFileSync(f, 'utf8')).not.toContain('s3cr3t-t0ken-value');
     expect(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')).toContain('bearer ***');
   });

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/kube/client.js';
 import { watchUntil, WatchAbortedError } from '../../src/kube/watch.js';
+import { allOrNothing } from '../../src/stages/wait.js';
 import { loopbackKubeconfig } from '../support/loopback.js';
 
 let server: Server;
@@ -43,6 +44,46 @@ describe('a watch still connecting when the signal fires', () => {
     await expect(waiting).rejects.toBeInstanceOf(WatchAbortedError);
     const closedAt = await Promise.race([watches.at(-1)!.closed, new Promise<number>((r) => setTimeout(() => r(Number.POSITIVE_INFINITY), 3000))]);
     expect(closedAt - abortedAt).toBeLessThan(1000);
+  });
+});
+
+describe('waits that stand or fall together (consolidation: NodeClaims and Nodes)', () => {
+  it('when one fails, the other stops watching before the failure is reported', async () => {
+    const kube = connect({ kubeconfig });
+    const requested = new Promise<void>((r) => (onWatch = r));
+    let otherEnded = false;
+    const both = allOrNothing(new AbortController().signal, [
+      (signal) =>
+        watchUntil(kube, { path: '/api/v1/nodes', signal, describe: 'a node', until: () => undefined, log: () => undefined }).finally(
+          () => (otherEnded = true),
+        ),
+      // Fails once the first wait's watch is open: a baseline node lost, say.
+      async () => {
+        await requested;
+        throw new Error('baseline node gone');
+      },
+    ]);
+    await expect(both).rejects.toThrow('baseline node gone');
+    expect(otherEnded).toBe(true);
+    // And its connection is closed, not left to the client's timeout.
+    const closedAt = await Promise.race([watches.at(-1)!.closed, new Promise<number>((r) => setTimeout(() => r(Number.POSITIVE_INFINITY), 3000))]);
+    expect(closedAt).toBeLessThan(Number.POSITIVE_INFINITY);
+  });
+
+  it('gives every result when all succeed, and ends every wait when the stage signal fires', async () => {
+    expect(await allOrNothing(new AbortController().signal, [async () => 1, async () => 'two'])).toEqual([1, 'two']);
+    const stage = new AbortController();
+    const seen: string[] = [];
+    const waiting = allOrNothing(
+      stage.signal,
+      [0, 1].map(
+        (i) => (signal: AbortSignal) =>
+          new Promise((_, reject) => signal.addEventListener('abort', () => (seen.push(`wait ${i}`), reject(new Error(`wait ${i} aborted`))))),
+      ),
+    );
+    stage.abort();
+    await expect(waiting).rejects.toThrow('wait 0 aborted');
+    expect(seen).toEqual(['wait 0', 'wait 1']);
   });
 });
 

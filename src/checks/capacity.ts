@@ -24,7 +24,7 @@ export interface NodeClaim extends k8s.KubernetesObject {
 export interface RunIdentity {
   pool: string;
   runLabel: { key: string; value: string };
-  /** Claims of the pool without the run label count as this run's when created at or after this time (the run's namespace). */
+  /** Claims of the pool without the run label count as this run's when created at or after this time (the run's Deployment). */
   since?: string;
   /**
    * The run created the NodePool, so a run label on its claims is this run's or another's. On a
@@ -113,6 +113,18 @@ export function extremeTime<T>(
 }
 
 export const conditionTime = (type: string) => (o: unknown) => condition(o as WithConditions, type)?.lastTransitionTime;
+
+/**
+ * The run's NodeClaims split by the HPA's scale-out decision: those created before it hold the
+ * min-replicas pods (made as soon as the workload appeared), the rest are the scale-out's.
+ * Object timestamps have whole seconds: a claim in the decision's own second counts as the
+ * scale-out's. Without a decision (pending-pods scenario) every claim is the scale-out's. Pure.
+ */
+export function claimsByDecision<T extends k8s.KubernetesObject>(claims: T[], decidedAt?: string): { forMinReplicas: T[]; forScaleOut: T[] } {
+  const decided = decidedAt ? Date.parse(decidedAt) : NaN;
+  const early = (c: T) => !Number.isNaN(decided) && Date.parse(iso(c.metadata?.creationTimestamp) ?? '') < decided;
+  return { forMinReplicas: claims.filter(early), forScaleOut: claims.filter((c) => !early(c)) };
+}
 
 /** Nodes of the pool still present beyond the baseline, and this run's claims not yet gone. Pure. */
 export function consolidationState(poolNodes: number, baseline: number, runClaims: number): { ok: boolean; detail: string } {

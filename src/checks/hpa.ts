@@ -8,8 +8,19 @@ export interface HpaVerdict {
   /** The metric value the HPA last read (averageValue or value), as the quantity it reported. */
   metricValue?: string;
   lastScaleTime?: string;
+  /**
+   * The HPA wanted more than its scale-up policy let it have this round (ScalingLimited=True,
+   * reason ScaleUpLimit): desiredReplicas is a step on the way, not the value it settles on.
+   */
+  rateLimited: boolean;
   /** What is still missing, or the summary when ok. */
   detail: string;
+}
+
+/** ScalingLimited=True because of the scale-up rate (not the max-replicas cap). Pure. */
+export function scaleUpRateLimited(hpa: k8s.V2HorizontalPodAutoscaler): boolean {
+  const limited = condition(hpa as WithConditions, 'ScalingLimited');
+  return limited?.status === 'True' && limited.reason === 'ScaleUpLimit';
 }
 
 /** The value of the external metric in the HPA's status, as it read it. */
@@ -42,6 +53,7 @@ export function evaluateHpa(hpa: k8s.V2HorizontalPodAutoscaler, minReplicas: num
     currentReplicas: current,
     metricValue,
     lastScaleTime: iso(hpa.status?.lastScaleTime),
+    rateLimited: scaleUpRateLimited(hpa),
     detail: missing.length === 0 ? `desiredReplicas ${desired} > minReplicas ${minReplicas} at metric ${metricValue ?? '?'}` : missing.join('; '),
   };
 }

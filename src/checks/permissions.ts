@@ -19,6 +19,15 @@ type Rule = PermissionRule;
 export const KARPENTER = 'karpenter.sh';
 const KWOK = 'karpenter.kwok.sh';
 
+const LEASES = 'coordination.k8s.io';
+/**
+ * The run's namespace and its Lease, made before the run's first change to the cluster (by
+ * whichever of karpenter-install, nodepool and workload runs first) and renewed every 5 s.
+ * Server-side apply of the namespace is a patch; the namespace takes the Lease with it at cleanup.
+ */
+const RUN_NAMESPACE: Rule[] = [['create,get,patch', '', 'namespaces']];
+const RUN_LEASE: Rule[] = [['create,get,update', LEASES, 'leases']];
+
 /** What each stage does with the API (namespaced rules are checked in the run's namespace). */
 function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { cluster: Rule[]; namespaced: Rule[] } {
   switch (stage) {
@@ -27,7 +36,9 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
         cluster: [
           ['get,list', '', 'nodes'],
           ['list', '', 'namespaces'],
-          // Leftovers are objects of runs that no longer beat on their namespace or NodePool.
+          // Leftovers are objects of runs without a renewed Lease; the namespaces and NodePools
+          // of live runs say whether one started a Karpenter of its own.
+          ['list', LEASES, 'leases'],
           ['list', KARPENTER, 'nodepools'],
           ['list', KARPENTER, 'nodeclaims'],
           // A Karpenter installation the run did not make is found before anything changes.
@@ -42,24 +53,25 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
       };
     case 'karpenter-install':
       // What installing means differs by mode: the mode's provider says (src/karpenter/).
-      return { cluster: installRules, namespaced: [] };
+      return { cluster: [...RUN_NAMESPACE, ...installRules], namespaced: RUN_LEASE };
     case 'nodepool':
       return {
         cluster: [
+          ...RUN_NAMESPACE,
           ['get,list,watch,create,patch,delete', KARPENTER, 'nodepools'],
           ['get,create,patch,delete', KWOK, 'kwoknodeclasses'],
           // The KWOKNodeClass's declared Ready status is set by the stage (the apiserver does not default it).
           ['patch', KWOK, 'kwoknodeclasses', 'status'],
         ],
-        namespaced: [],
+        namespaced: RUN_LEASE,
       };
     case 'metric':
       return { cluster: [['get', 'apiregistration.k8s.io', 'apiservices']], namespaced: [['get', 'external.metrics.k8s.io', config.metricName]] };
     case 'workload':
       return {
-        // Server-side apply of the namespace is a patch.
-        cluster: [['create,get,patch', '', 'namespaces']],
+        cluster: RUN_NAMESPACE,
         namespaced: [
+          ...RUN_LEASE,
           ['get,create,patch', 'apps', 'deployments'],
           ...(config.scenario === 'metric' ? ([['get,create,patch', 'autoscaling', 'horizontalpodautoscalers']] as Rule[]) : []),
         ],

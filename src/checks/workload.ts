@@ -71,6 +71,23 @@ export function poolTolerations(pool: Pick<NodePoolSpec, 'manifests'>, existing:
 export const initialReplicas = (config: Config): number => (config.scenario === 'pending-pods' ? config.maxReplicas : config.minReplicas);
 
 /**
+ * The run's Namespace, labelled for the run; the mode tells other runs whether this one started
+ * a Karpenter of its own. Made before the run's first change to the cluster (it holds the run's
+ * Lease, src/stages/heartbeat.ts) and applied again, unchanged, with the workload. Pure.
+ */
+export function runNamespace(config: Pick<Config, 'karpenterMode'>, run: Pick<RunState, 'namespace' | 'runLabel'>): k8s.KubernetesObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: run.namespace,
+      labels: { [run.runLabel.key]: run.runLabel.value },
+      annotations: { [KARPENTER_MODE_ANNOTATION]: config.karpenterMode },
+    },
+  };
+}
+
+/**
  * The run's Namespace, Deployment and (metric scenario) HPA from the shipped templates, with the
  * run's name, labels, GPU request = limit, NodePool nodeSelector, tolerations of the NodePool's
  * template taints and startup taints, and metric target. Pure: the
@@ -82,12 +99,7 @@ export function renderWorkload(
   run: Pick<RunState, 'namespace' | 'runLabel'>,
 ): k8s.KubernetesObject[] {
   const labels = { [run.runLabel.key]: run.runLabel.value };
-  // The mode tells other runs whether this one started a Karpenter of its own.
-  const ns = {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: run.namespace, labels, annotations: { [KARPENTER_MODE_ANNOTATION]: config.karpenterMode } },
-  };
+  const ns = runNamespace(config, run);
   const d = structuredClone(templates.deployment);
   d.metadata = { ...d.metadata, name: WORKLOAD_NAME, namespace: run.namespace, labels: { ...d.metadata?.labels, ...labels } };
   d.spec.replicas = initialReplicas(config);

@@ -28,6 +28,28 @@ export function timelineTable(r: Results): string {
   return [`| Offset | Event | Cluster time (${day}, UTC) | Source | Seen by the action after |`, '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
+const FROM: Record<string, string> = {
+  'tool-cache': 'tool cache',
+  'actions-cache': 'Actions cache',
+  built: 'built',
+  downloaded: 'downloaded',
+  path: 'PATH',
+};
+
+const mib = (bytes: number): string => (bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
+
+/** Where ko, Helm and the Karpenter build came from; empty when the run recorded no source (existing mode). */
+export function cacheTable(r: Results): string {
+  const rows = r.cache
+    .filter((c) => c.source)
+    .map((c) => {
+      const save = c.actionsCache?.saved === undefined ? '' : c.actionsCache.saved ? `saved (${formatDuration(c.actionsCache.saveMs ?? 0)})` : 'not saved';
+      return `| ${cell(c.item)} | ${FROM[c.source!] ?? c.source} | ${c.bytes === undefined ? '' : mib(c.bytes)} | ${c.ms === undefined ? '' : formatDuration(c.ms)} | ${c.savedMs ? formatDuration(c.savedMs) : ''} | ${save} |`;
+    });
+  if (rows.length === 0) return '';
+  return ['| Item | From | Size | Time taken | Time saved | Actions cache |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
+
 /** A mermaid gantt of the stages that ran, on a shared clock (unix ms). */
 export function stageGantt(r: Results): string {
   const ran = r.stages.filter((s) => s.status !== 'skip');
@@ -84,6 +106,7 @@ export function renderSummary(r: Results): string {
     '### Stages',
     stageTable(r),
     stageGantt(r),
+    cacheTable(r) ? `### Tools and build\n\n${cacheTable(r)}` : '',
     '### Cluster timeline',
     "Times are the cluster's own (object timestamps and condition transitions).",
     timelineTable(r),
@@ -127,6 +150,7 @@ export function renderEvidenceMarkdown(r: Results, generatedAt: string): string 
     headline(r),
     '## Stages',
     stageTable(r),
+    ...(cacheTable(r) ? ['## Tools and build', cacheTable(r)] : []),
     '## Timeline',
     timelineTable(r),
     '## Checks',

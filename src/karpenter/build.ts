@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StageFailure, type StageContext } from '../stages/stage.js';
+import type { ActionsCacheOptions } from '../tools/actions-cache.js';
 import { goEnv } from '../tools/gomod.js';
 import { type BuildOptions, type BuildResult, type KarpenterBuild, KARPENTER_TOOL, buildKarpenter } from '../tools/karpenter.js';
 import { which } from '../tools/which.js';
@@ -25,6 +26,11 @@ export async function requireGo(ctx: StageContext): Promise<string> {
   return go;
 }
 
+/** The Actions cache as the cache input asks (undefined: cache false, no request is sent). */
+export function actionsCacheFor(ctx: StageContext): ActionsCacheOptions | undefined {
+  return ctx.config.cache ? { enabled: true, log: ctx.info, warn: ctx.warning } : undefined;
+}
+
 /** The cached build the karpenter-build stage left (CRDs, binary or image, chart). */
 export function buildOf(ctx: StageContext): { dir: string; build: KarpenterBuild } {
   const dir = ctx.run.toolPaths[BUILD_DIR_KEY];
@@ -35,10 +41,16 @@ export function buildOf(ctx: StageContext): { dir: string; build: KarpenterBuild
 
 export function describeBuild(r: BuildResult): string {
   const b = r.build;
+  const saved = r.actionsCacheSave
+    ? r.actionsCacheSave.saved
+      ? `, saved to the Actions cache (${r.actionsCacheSave.bytes} bytes in ${r.actionsCacheSave.ms} ms)`
+      : ', not saved to the Actions cache (see the warning)'
+    : '';
   return [
     r.hit
-      ? `cache hit: ${KARPENTER_TOOL} ${b.cacheVersion}, build skipped, time saved ~${Math.round((r.savedMs ?? 0) / 1000)} s (the recorded build took ${b.buildMs} ms)`
-      : `built in ${b.buildMs} ms, cached as ${KARPENTER_TOOL} ${b.cacheVersion}`,
+      ? `cache hit${r.source === 'actions-cache' ? ` from the Actions cache (${r.bytes} bytes restored in ${r.restoreMs} ms)` : ' in the tool cache'}: ${KARPENTER_TOOL} ${b.cacheVersion}, build skipped, time saved ~${Math.round((r.savedMs ?? 0) / 1000)} s (the recorded build took ${b.buildMs} ms)`
+      : `built in ${b.buildMs} ms, cached as ${KARPENTER_TOOL} ${b.cacheVersion}${saved}`,
+    ...(r.actionsCacheKey ? [`Actions cache key: ${r.actionsCacheKey}`] : []),
     `module: ${b.module.path}@${b.module.version}`,
     `go.sum hash: ${b.module.sum}`,
     `go: ${b.goVersion} ${b.platform}`,
@@ -64,6 +76,7 @@ export async function buildForMode(ctx: StageContext, opts: Pick<BuildOptions, '
       karpenterVersion: config.karpenterVersion,
       signal: ctx.signal,
       log: ctx.info,
+      actionsCache: actionsCacheFor(ctx),
     });
   } catch (err) {
     throw new StageFailure(
@@ -77,13 +90,23 @@ export async function buildForMode(ctx: StageContext, opts: Pick<BuildOptions, '
   ctx.run.toolPaths[BUILD_DIR_KEY] = r.dir;
   if (b.binary) ctx.run.toolPaths.karpenter = join(r.dir, b.binary);
   if (b.image) ctx.run.versions['karpenter-image'] = b.image;
-  ctx.run.cache.push({ item: `${KARPENTER_TOOL}@${b.cacheVersion}`, hit: r.hit, ...(r.hit ? { savedMs: r.savedMs } : {}) });
+  ctx.run.cache.push({
+    item: `${KARPENTER_TOOL}@${b.cacheVersion}`,
+    hit: r.hit,
+    source: r.source,
+    ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
+    ms: r.source === 'built' ? b.buildMs : r.source === 'actions-cache' ? (r.restoreMs ?? 0) : 0,
+    ...(r.hit ? { savedMs: r.savedMs } : {}),
+    ...(r.actionsCacheKey
+      ? { actionsCache: { key: r.actionsCacheKey, ...(r.actionsCacheSave ? { saved: r.actionsCacheSave.saved, saveMs: r.actionsCacheSave.ms } : {}) } }
+      : {}),
+  });
   ctx.evidence({
     title: r.hit ? 'Karpenter build (cache hit)' : 'Karpenter build',
     command: `go mod download -json sigs.k8s.io/karpenter@${config.karpenterVersion}`,
     output: describeBuild(r),
   });
   return r.hit
-    ? `cache hit: Karpenter ${b.module.version} (${opts.mode}) from the tool cache, ~${Math.round((r.savedMs ?? 0) / 1000)} s of build saved`
+    ? `cache hit: Karpenter ${b.module.version} (${opts.mode}) from the ${r.source === 'actions-cache' ? `Actions cache (restored in ${((r.restoreMs ?? 0) / 1000).toFixed(1)} s)` : 'tool cache'}, ~${Math.round((r.savedMs ?? 0) / 1000)} s of build saved`
     : `Karpenter ${b.module.version} (${opts.mode}) built in ${Math.round(b.buildMs / 1000)} s and cached`;
 }

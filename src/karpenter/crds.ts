@@ -24,13 +24,13 @@ export async function applyCrds(ctx: StageContext, dir: string): Promise<string[
       const before = await readObject(kube, { apiVersion: crd.apiVersion!, kind: crd.kind!, metadata: { name: crd.metadata!.name! } });
       // The run label tells later runs (and preflight) this CRD is the action's, not another installation's.
       const labels = before ? crd.metadata!.labels : { ...crd.metadata!.labels, ...label };
+      // Recorded before the request goes, as the NodePool is: a create cut off by the stage's
+      // end, or one of these parallel applies failing, must not leave an unrecorded CRD.
+      if (!before) ctx.run.appliedClusterObjects.push({ apiVersion: crd.apiVersion!, kind: crd.kind!, name: crd.metadata!.name! });
       await applyObject(kube, { ...crd, metadata: { ...crd.metadata, ...(labels ? { labels } : {}) } }, { signal: ctx.signal });
       return !before;
     }),
   );
-  crds.forEach((crd, i) => {
-    if (created[i]) ctx.run.appliedClusterObjects.push({ apiVersion: crd.apiVersion!, kind: crd.kind!, name: crd.metadata!.name! });
-  });
   await waitFor<k8s.V1CustomResourceDefinition & k8s.KubernetesObject, true>(
     ctx,
     {

@@ -35,6 +35,7 @@ export async function ensureKwok(ctx: StageContext, o: { namespace: string; set:
   const found = await kwokInstalled(ctx.kube());
   if (found) return `KWOK controller: already installed (${found}), left as it is`;
   const before = await kwokCrds(ctx.kube());
+  const version = (c: (typeof KWOK_CHARTS)[number]): string | undefined => ctx.config.kwokChartVersions[c.chart];
   for (const c of KWOK_CHARTS) {
     ctx.run.helmReleases.push({ namespace: o.namespace, name: c.release });
     await helm(
@@ -43,6 +44,8 @@ export async function ensureKwok(ctx: StageContext, o: { namespace: string; set:
         release: c.release,
         chart: c.chart,
         repo: ctx.config.kwokChartRepository,
+        // kwok-chart-version: pinned, so a new chart release does not change what a run installs.
+        version: version(c),
         namespace: o.namespace,
         timeoutMs: o.timeoutMs(),
         config: ctx.config,
@@ -50,10 +53,13 @@ export async function ensureKwok(ctx: StageContext, o: { namespace: string; set:
         helmMajor: helmMajor(ctx.run.versions.helm ?? ctx.config.helmVersion),
       }),
     );
+    // Next to the Karpenter version in results.json: the chart versions this run installed.
+    const v = version(c);
+    if (v) ctx.run.versions[`${c.release}-chart`] = v;
   }
   // Helm installs a chart's crds/ but never removes them: the ones this run added are its own to remove.
   const added = (await kwokCrds(ctx.kube())).filter((n) => !before.includes(n));
   for (const name of added) ctx.run.appliedClusterObjects.push({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name });
   ctx.checkpoint();
-  return `KWOK controller: installed from ${ctx.config.kwokChartRepository} (charts ${KWOK_CHARTS.map((c) => c.chart).join(', ')}${o.set.length ? `; ${o.set.join(', ')}` : ''})`;
+  return `KWOK controller: installed from ${ctx.config.kwokChartRepository} (charts ${KWOK_CHARTS.map((c) => `${c.chart} ${version(c) ?? '(latest)'}`).join(', ')}${o.set.length ? `; ${o.set.join(', ')}` : ''})`;
 }

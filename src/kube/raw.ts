@@ -8,10 +8,12 @@ export interface RawResponse {
   status: number;
   text: string;
   body: unknown;
+  /** Response headers, names in lower case (e.g. `date`: the API server's clock). */
+  headers: Record<string, string>;
 }
 
 export interface RawOptions {
-  method?: 'GET' | 'DELETE' | 'PATCH';
+  method?: 'GET' | 'DELETE' | 'PATCH' | 'POST' | 'PUT';
   query?: Record<string, string | undefined>;
   /** A request body sent byte for byte (no typed serializer in between), with its content type. */
   body?: { text: string; contentType: string };
@@ -37,7 +39,9 @@ async function requestOnce(kube: Kube, path: string, opts: RawOptions): Promise<
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/$/, '') + path);
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, v);
-  const method = { GET: k8s.HttpMethod.GET, DELETE: k8s.HttpMethod.DELETE, PATCH: k8s.HttpMethod.PATCH }[opts.method ?? 'GET'];
+  const method = { GET: k8s.HttpMethod.GET, DELETE: k8s.HttpMethod.DELETE, PATCH: k8s.HttpMethod.PATCH, POST: k8s.HttpMethod.POST, PUT: k8s.HttpMethod.PUT }[
+    opts.method ?? 'GET'
+  ];
   const ctx = new k8s.RequestContext(url.toString(), method);
   ctx.setHeaderParam('Accept', 'application/json');
   if (opts.body) {
@@ -55,7 +59,8 @@ async function requestOnce(kube: Kube, path: string, opts: RawOptions): Promise<
   } catch {
     // not JSON (e.g. a proxy error page): callers use text
   }
-  return { status: resp.httpStatusCode, text, body };
+  const headers = Object.fromEntries(Object.entries(resp.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  return { status: resp.httpStatusCode, text, body, headers };
 }
 
 /** An API error with the HTTP status, so callers can tell 404/410/403 apart. */

@@ -40,12 +40,19 @@ function waitGone(ctx: StageContext, path: string, name: string, what: string): 
 
 /**
  * True when the run cannot have created anything: neither preflight nor workload recorded a
- * baseline (the namespace comes after it), and no install step recorded an object, release or
- * process. Cleanup then touches nothing, so a run that failed early (cluster unreachable, no
- * permissions) does not report "left behind" for objects that never existed. Pure.
+ * baseline, the run made no namespace (with its Lease, before its first change to the cluster),
+ * and no install step recorded an object, release or process. Cleanup then touches nothing, so
+ * a run that failed early (cluster unreachable, no permissions) does not report "left behind"
+ * for objects that never existed. Pure.
  */
 export function createdNothing(run: RunState): boolean {
-  return run.baselineNodes === undefined && run.appliedClusterObjects.length === 0 && !run.karpenterPid && run.helmReleases.length === 0;
+  return (
+    run.baselineNodes === undefined &&
+    run.namespaceCreatedAt === undefined &&
+    run.appliedClusterObjects.length === 0 &&
+    !run.karpenterPid &&
+    run.helmReleases.length === 0
+  );
 }
 
 /** How many objects of a CRD exist (0 when the CRD is gone or serves nothing). */
@@ -204,14 +211,15 @@ export const cleanupStage: Stage = {
           // Another run on this cluster still has objects of this kind: deleting the CRD would delete them.
           removed.push(`CustomResourceDefinition/${o.name} left in place (${users} object(s) of other runs use it)`);
         } else {
+          // Recorded before its apply was sent, an object may never have been made: nothing to say then.
           if (await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } })) {
             await waitGone(ctx, collectionPath(o.apiVersion, pluralOf(o.kind)), o.name, `${o.kind} ${o.name}`);
+            removed.push(`${o.kind}/${o.name}`);
           }
           if (o.kind === 'NodePool') {
             const orphans = await removeOrphanNodes(ctx, o.name);
             if (orphans) removed.push(`${orphans} orphan Node(s) of NodePool ${o.name}`);
           }
-          removed.push(`${o.kind}/${o.name}`);
         }
         run.appliedClusterObjects = run.appliedClusterObjects.filter((x) => x !== o);
       }

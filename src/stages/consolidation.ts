@@ -6,7 +6,7 @@ import { WORKLOAD_NAME } from '../checks/workload.js';
 import { karpenterLogs, nodeClaims, nodePool, poolNodes } from './inspect.js';
 import { hpasIn, NODECLAIMS, NODES } from '../kube/paths.js';
 import { rawRequest } from '../kube/raw.js';
-import { waitFor, withSoftDeadline } from './wait.js';
+import { allOrNothing, waitFor, withSoftDeadline } from './wait.js';
 import { karpenterLogTail } from '../tools/karpenter-process.js';
 import { runIdentity } from './identity.js';
 import { holdSteady } from './steady.js';
@@ -27,12 +27,11 @@ async function deleteWorkload(ctx: StageContext): Promise<{ at: string; source: 
       `Expected to delete Deployment ${WORKLOAD_NAME}; the API answered HTTP ${r.status}: ${r.text.slice(0, 200)}`,
       'check the delete permission on deployments in the run namespace',
     );
-  // The namespace goes too, now: its removal (about 5 s of the namespace controller) then
-  // overlaps the consolidation wait instead of adding to cleanup. Cleanup still waits for it.
-  await rawRequest(kube, `/api/v1/namespaces/${ns}`, { method: 'DELETE' });
+  // The namespace stays until cleanup: it holds the run's Lease, which tells other runs this one
+  // (its NodePool and NodeClaims, which outlive the workload) still goes on (src/stages/heartbeat.ts).
   ctx.evidence({
     title: 'Workload deleted',
-    command: `kubectl delete deployment,hpa ${WORKLOAD_NAME} -n ${ns} --cascade=foreground && kubectl delete namespace ${ns} --wait=false`,
+    command: `kubectl delete deployment,hpa ${WORKLOAD_NAME} -n ${ns} --cascade=foreground`,
     output: `HTTP ${r.status}; deletionTimestamp ${ts ?? '(gone at once)'}`,
   });
   return ts
@@ -44,10 +43,7 @@ export const consolidationStage: Stage = {
   name: 'consolidation',
   skipReason: (config) => (config.consolidation === 'skip' ? 'consolidation: skip' : undefined),
   async run(stageCtx) {
-    const soft = withSoftDeadline(stageCtx, 'consolidation');
-    // Both watches end together: a baseline node removed fails the stage at once, not after the other's wait.
-    const local = new AbortController();
-    const ctx: StageContext = { ...soft, signal: AbortSignal.any([soft.signal, local.signal]) };
+    const ctx = withSoftDeadline(stageCtx, 'consolidation');
     const { config, run } = ctx;
     const kube = ctx.kube();
     const pool = config.nodePool.name;
@@ -72,41 +68,44 @@ export const consolidationStage: Stage = {
       next: `check the NodePool's disruption settings (consolidationPolicy, consolidateAfter, budgets) and Karpenter's log (diagnostics); set consolidation: warn to accept a pool that does not shrink`,
     };
     try {
-      await Promise.all([
-        waitFor<NodeClaim, true>(
-          ctx,
-          {
-            path: NODECLAIMS,
-            labelSelector: `${NODEPOOL_LABEL}=${pool}`,
-            describe: `this run's NodeClaims gone`,
-            state,
-            until: (items, ev) => {
-              if (ev?.type === 'DELETED' && isRunNodeClaim(ev.object, id)) noteGone(ev.object, 'NodeClaim', ev.receivedAt);
-              claimsLeft = [...items.values()].filter((c) => isRunNodeClaim(c, id)).length;
-              return claimsLeft === 0 ? true : undefined;
+      // Both watches end together: a baseline node removed fails the stage at once, not after the other's wait.
+      await allOrNothing(ctx.signal, [
+        (signal) =>
+          waitFor<NodeClaim, true>(
+            { ...ctx, signal },
+            {
+              path: NODECLAIMS,
+              labelSelector: `${NODEPOOL_LABEL}=${pool}`,
+              describe: `this run's NodeClaims gone`,
+              state,
+              until: (items, ev) => {
+                if (ev?.type === 'DELETED' && isRunNodeClaim(ev.object, id)) noteGone(ev.object, 'NodeClaim', ev.receivedAt);
+                claimsLeft = [...items.values()].filter((c) => isRunNodeClaim(c, id)).length;
+                return claimsLeft === 0 ? true : undefined;
+              },
             },
-          },
-          story,
-        ),
-        waitFor<k8s.V1Node, true>(
-          ctx,
-          {
-            path: NODES,
-            labelSelector: `${NODEPOOL_LABEL}=${pool}`,
-            describe: ids ? `NodePool ${pool} back to exactly its baseline nodes` : `NodePool ${pool} back to ${baseline} node(s)`,
-            state,
-            until: (items, ev) => {
-              if (ev?.type === 'DELETED') noteGone(ev.object, 'Node', ev.receivedAt);
-              nodesLeft = items.size;
-              if (!ids) return nodesLeft <= baseline ? true : undefined;
-              identity = judgeBaseline(ids, items.values());
-              // A baseline node removed (or replaced) never comes back: Karpenter consolidated a node the run did not make.
-              if (identity.gone.length) throw new BaselineLost(pool, identity);
-              return identity.ok ? true : undefined;
+            story,
+          ),
+        (signal) =>
+          waitFor<k8s.V1Node, true>(
+            { ...ctx, signal },
+            {
+              path: NODES,
+              labelSelector: `${NODEPOOL_LABEL}=${pool}`,
+              describe: ids ? `NodePool ${pool} back to exactly its baseline nodes` : `NodePool ${pool} back to ${baseline} node(s)`,
+              state,
+              until: (items, ev) => {
+                if (ev?.type === 'DELETED') noteGone(ev.object, 'Node', ev.receivedAt);
+                nodesLeft = items.size;
+                if (!ids) return nodesLeft <= baseline ? true : undefined;
+                identity = judgeBaseline(ids, items.values());
+                // A baseline node removed (or replaced) never comes back: Karpenter consolidated a node the run did not make.
+                if (identity.gone.length) throw new BaselineLost(pool, identity);
+                return identity.ok ? true : undefined;
+              },
             },
-          },
-          story,
-        ),
+            story,
+          ),
       ]);
     } catch (e) {
       if (e instanceof StageFailure && !(e instanceof BaselineLost) && config.consolidation === 'warn') {
@@ -119,8 +118,6 @@ export const consolidationStage: Stage = {
         return pass(`not back to baseline (${state()}); accepted because consolidation: warn`);
       }
       throw e;
-    } finally {
-      local.abort();
     }
     if (lastGone)
       ctx.mark({
@@ -130,7 +127,7 @@ export const consolidationStage: Stage = {
         observedAt: lastGone.observedAt,
       });
     ctx.evidence({ title: 'Pool back to baseline', command: `kubectl get nodes,nodeclaims -l ${NODEPOOL_LABEL}=${pool}`, output: state() });
-    const steady = await holdSteady(soft, {
+    const steady = await holdSteady(ctx, {
       pool,
       windowMs: config.stabilityWindowMs,
       after: 'after scale-in',

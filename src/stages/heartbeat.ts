@@ -1,51 +1,109 @@
-// Keeps this run's heartbeat fresh on the objects that stand for it (its namespace once created,
-// the NodePools it created), so other runs on the cluster can tell a live run from a leftover
-// (src/checks/liveness.ts). Best effort: a beat that fails is tried again at the next tick.
-import * as k8s from '@kubernetes/client-node';
-import { HEARTBEAT_INTERVAL_MS, heartbeatPatch } from '../checks/liveness.js';
-import type { RunState } from '../types.js';
-import { FIELD_MANAGER } from '../kube/apply.js';
+// Keeps this run's Lease (coordination.k8s.io/v1, in the run's namespace) renewed, so other runs
+// on the cluster can tell a live run from a leftover (src/checks/liveness.ts, which also says
+// why liveness is judged on the API server's clock). Best effort: a renewal that fails is tried
+// again at the next tick.
+//
+// Where the Lease lives: the run's namespace, made with the Lease before the run's first stage
+// that can change the cluster (Stage.changesCluster: karpenter-install, then nodepool, both
+// before workload, which used to make the namespace); consolidation leaves the namespace to cleanup. So every object a run makes (its Karpenter, CRDs, NodePool,
+// NodeClaims) exists only while its Lease does, and a concurrent run never takes a live run's
+// NodePool for a leftover; the Lease goes with the namespace at cleanup. (A namespace that always
+// exists, e.g. default, would need the Lease deleted by hand and would collect stale Leases.)
+import { iso } from '../checks/conditions.js';
+import { HEARTBEAT_INTERVAL_MS, renewedLease, runLease, type Lease } from '../checks/liveness.js';
+import { runNamespace } from '../checks/workload.js';
+import { applyObject, FIELD_MANAGER } from '../kube/apply.js';
 import type { Kube } from '../kube/client.js';
+import { leasesIn } from '../kube/paths.js';
+import { ApiError, rawRequest } from '../kube/raw.js';
+import type { Config, RunState } from '../types.js';
+import { StageFailure } from './stage.js';
 
-/** The objects that carry this run's beat, as far as the run has created them. Pure. */
-export function heartbeatCarriers(run: RunState): k8s.KubernetesObject[] {
-  const namespace = run.namespaceCreatedAt ? [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: run.namespace } }] : [];
-  const pools = run.appliedClusterObjects
-    .filter((o) => o.kind === 'NodePool')
-    .map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } }));
-  return [...namespace, ...pools];
+/** The path of the run's Lease (named as its namespace). Pure. */
+export const leasePath = (run: Pick<RunState, 'namespace'>): string => `${leasesIn(run.namespace)}/${run.namespace}`;
+
+const json = (o: unknown) => ({ text: JSON.stringify(o), contentType: 'application/json' });
+
+/**
+ * Makes the run's namespace (labelled for the run, as the workload applies it) and its Lease,
+ * and records the namespace's creation (cleanup and post remove it). A Lease already there (the
+ * same run id again) is taken over. Returns the Lease as the server has it.
+ */
+export async function holdRunLease(kube: Kube, config: Pick<Config, 'karpenterMode'>, run: RunState, signal?: AbortSignal, now = new Date()): Promise<Lease> {
+  const ns = await applyObject(kube, runNamespace(config, run), { signal });
+  run.namespaceCreatedAt ??= iso(ns.metadata?.creationTimestamp) ?? now.toISOString();
+  const path = leasesIn(run.namespace);
+  const created = await rawRequest(kube, path, { method: 'POST', query: { fieldManager: FIELD_MANAGER }, body: json(runLease(run, now)), signal });
+  if (created.status === 409) {
+    const held = await renewLease(kube, run, undefined, signal, now);
+    if (held) return held;
+  }
+  if (created.status < 200 || created.status >= 300) throw new ApiError(created.status, path, created.text, 'POST');
+  return created.body as Lease;
 }
 
 /**
- * Renews the beat on every carrier now; returns how many took it. Objects already gone are
- * skipped. One request each, not asked again through a restart: the next tick is the retry.
+ * Renews the Lease: one PUT of the last Lease seen (its resourceVersion guards the update), or,
+ * without one (the post step; after a conflict), a GET first. Returns the renewed Lease, or
+ * undefined when the renewal did not take (the next tick reads the Lease afresh).
  */
-export async function beat(api: k8s.KubernetesObjectApi, run: RunState, now = new Date()): Promise<number> {
-  const patch = heartbeatPatch(now);
-  const results = await Promise.allSettled(
-    heartbeatCarriers(run).map((o) =>
-      api.patch({ ...o, metadata: { ...o.metadata, ...patch.metadata } }, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch),
-    ),
-  );
-  return results.filter((r) => r.status === 'fulfilled').length;
+export async function renewLease(kube: Kube, run: RunState, held: Lease | undefined, signal?: AbortSignal, now = new Date()): Promise<Lease | undefined> {
+  const path = leasePath(run);
+  let current = held;
+  if (!current) {
+    const r = await rawRequest(kube, path, { signal });
+    if (r.status !== 200) return undefined;
+    current = r.body as Lease;
+  }
+  const r = await rawRequest(kube, path, { method: 'PUT', query: { fieldManager: FIELD_MANAGER }, body: json(renewedLease(current, now)), signal });
+  return r.status === 200 ? (r.body as Lease) : undefined;
 }
 
-/** Beats every HEARTBEAT_INTERVAL_MS while the run goes on, once a client exists; returns stop(). */
-export function startHeartbeat(kube: () => Kube | undefined, run: RunState, intervalMs = HEARTBEAT_INTERVAL_MS): () => Promise<void> {
-  let inFlight: Promise<unknown> = Promise.resolve();
-  let api: k8s.KubernetesObjectApi | undefined;
+export interface Heartbeat {
+  /** Makes the run's namespace and Lease unless made already; renewals start then. */
+  hold(kube: Kube, config: Pick<Config, 'karpenterMode'>, signal?: AbortSignal): Promise<void>;
+  /** Stops renewing (the Lease goes with the namespace at cleanup). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Renews the run's Lease every HEARTBEAT_INTERVAL_MS once it exists (hold(), or a namespace the
+ * saved run state says main made: the post step renews it too). One renewal at a time: a tick
+ * that finds one under way is skipped.
+ */
+export function startHeartbeat(kube: () => Kube | undefined, run: RunState, intervalMs = HEARTBEAT_INTERVAL_MS): Heartbeat {
+  let lease: Lease | undefined;
+  let held = false;
+  let inFlight: Promise<unknown> | undefined;
   const timer = setInterval(() => {
     const k = kube();
-    if (!k) return;
-    api ??= k8s.KubernetesObjectApi.makeApiClient(k.kc);
-    const client = api;
-    inFlight = inFlight.then(() => beat(client, run)).catch(() => undefined);
+    if (!k || !run.namespaceCreatedAt || inFlight) return;
+    inFlight = renewLease(k, run, lease, AbortSignal.timeout(intervalMs))
+      .then((renewed) => (lease = renewed))
+      .catch(() => (lease = undefined))
+      .finally(() => (inFlight = undefined));
   }, intervalMs);
-  // The beat never keeps the process alive on its own.
+  // The heartbeat never keeps the process alive on its own.
   timer.unref();
-  return async () => {
-    clearInterval(timer);
-    // A beat under way is let finish (briefly) so none lands after the run has ended.
-    await Promise.race([inFlight, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+  return {
+    async hold(k, config, signal) {
+      if (held) return;
+      // A renewal under way is let finish first, and none starts meanwhile (ticks skip while one is in flight).
+      await inFlight;
+      const making = holdRunLease(k, config, run, signal).catch((e: unknown) => {
+        throw new StageFailure(
+          `Expected this run's namespace ${run.namespace} and its Lease made before the run changes the cluster (other runs tell a live run from a leftover by it); ${(e as Error).message}`,
+          'check the identity may create namespaces and create/update leases.coordination.k8s.io in it (docs/rbac.md)',
+        );
+      });
+      inFlight = making.catch(() => undefined).finally(() => (inFlight = undefined));
+      lease = await making;
+      held = true;
+    },
+    async stop() {
+      clearInterval(timer);
+      // A renewal under way is let finish (briefly) so none lands after the run has ended.
+      await Promise.race([inFlight, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    },
   };
 }

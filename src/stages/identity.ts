@@ -1,18 +1,19 @@
 // Which NodeClaims are this run's: shared by provision, consolidation and cleanup.
 import type { RunIdentity } from '../checks/capacity.js';
 import { iso } from '../checks/conditions.js';
+import { WORKLOAD_NAME } from '../checks/workload.js';
 import type { Kube } from '../kube/client.js';
 import type { Config, RunState } from '../types.js';
 
-/** This run's identity for NodeClaims: the pool, the run label, and the run namespace's creation time. */
+/** This run's identity for NodeClaims: the pool, the run label, and the creation time of the run's Deployment. */
 export async function runIdentity(kube: Kube, config: Config, run: RunState): Promise<RunIdentity> {
-  if (!run.namespaceCreatedAt) {
+  if (!run.workloadCreatedAt) {
     try {
-      run.namespaceCreatedAt = iso((await kube.core.readNamespace({ name: run.namespace })).metadata?.creationTimestamp);
+      run.workloadCreatedAt = iso((await kube.apps.readNamespacedDeployment({ name: WORKLOAD_NAME, namespace: run.namespace })).metadata?.creationTimestamp);
     } catch {
-      // Namespace never made or already gone, and not recorded: only labelled claims count.
+      // Workload never made or already gone, and not recorded: only labelled claims count.
     }
   }
   const poolIsRuns = run.appliedClusterObjects.some((o) => o.kind === 'NodePool' && o.name === config.nodePool.name);
-  return { pool: config.nodePool.name, runLabel: run.runLabel, since: run.namespaceCreatedAt, poolIsRuns };
+  return { pool: config.nodePool.name, runLabel: run.runLabel, since: run.workloadCreatedAt, poolIsRuns };
 }

@@ -81,6 +81,7 @@ export function asYaml(obj: k8s.KubernetesObject): string {
 
 export const nodepoolStage: Stage = {
   name: 'nodepool',
+  changesCluster: true,
   async run(ctx) {
     const { config, run } = ctx;
     const kube = ctx.kube();
@@ -101,15 +102,22 @@ export const nodepoolStage: Stage = {
         withTemplateLabel(obj, run.runLabel);
         obj.metadata!.annotations = { ...obj.metadata!.annotations, [KARPENTER_MODE_ANNOTATION]: config.karpenterMode };
       }
+      // Recorded before the request goes: an apply the stage's timeout cuts off may still reach
+      // the server (a late create), and cleanup removes what is recorded (an absent one is skipped).
+      if (!before && !ref.metadata.namespace) run.appliedClusterObjects.push({ apiVersion: ref.apiVersion, kind: ref.kind, name: ref.metadata.name });
       try {
         await applyObject(kube, obj);
       } catch (err) {
+        if (ctx.signal.aborted)
+          throw new StageFailure(
+            `Expected ${obj.kind} ${ref.metadata.name} applied before the stage ended; the request was cut off unanswered (it may still reach the API server: cleanup removes it either way)`,
+            'check the API server is answering writes (its latency, etcd) and the timeouts input for nodepool',
+          );
         throw new StageFailure(
           `Expected ${obj.kind} ${ref.metadata.name} from ${config.nodePoolFile} to apply; the apiserver said: ${(err as Error).message}`,
           'check the nodepool file against the karpenter.sh/v1 schema (kubectl apply --dry-run=server -f)',
         );
       }
-      if (!before && !ref.metadata.namespace) run.appliedClusterObjects.push({ apiVersion: ref.apiVersion, kind: ref.kind, name: ref.metadata.name });
       notes.push(`${obj.kind} ${ref.metadata.name}: ${before ? 'updated (existed before; left in place at cleanup)' : 'created'} by server-side apply`);
       if (isKwokNodeClass(obj)) {
         const note = await ensureKwokNodeClassReady(kube, obj);

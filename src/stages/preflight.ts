@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
-import { liveRuns, runsWithOwnKarpenter, staleObjects } from '../checks/liveness.js';
+import { liveRuns, runsWithOwnKarpenter, serverTime, staleObjects, type Lease } from '../checks/liveness.js';
 import { isTrue, type WithConditions } from '../checks/conditions.js';
 import { foreignKarpenter, KARPENTER_CRDS } from '../checks/foreign.js';
 import { KARPENTER_SELECTOR } from '../karpenter/existing.js';
@@ -8,7 +8,7 @@ import { describePermission, needsExternalMetrics, type Permission } from '../ch
 import { permissionsFor, providerFor } from '../karpenter/index.js';
 import type { Kube } from '../kube/client.js';
 import { apiServiceStatus } from './inspect.js';
-import { EXTERNAL_METRICS_APISERVICE, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
+import { EXTERNAL_METRICS_APISERVICE, LEASES, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { isConnectionError, isTlsError } from '../kube/transient.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
@@ -71,22 +71,30 @@ async function labelledKarpenterObjects(ctx: StageContext, path: string, labelSe
   }
 }
 
+/** The runs' Leases (run label) and the API server's time of the answer (its Date header): liveness is judged on the server's clock. */
+async function runLeases(ctx: StageContext): Promise<{ leases: Lease[]; serverNow: number }> {
+  const r = await rawRequest(ctx.kube(), LEASES, { query: { labelSelector: ctx.run.runLabel.key }, signal: ctx.signal });
+  if (r.status !== 200) throw new ApiError(r.status, LEASES, r.text);
+  return { leases: (r.body as { items: Lease[] }).items, serverNow: serverTime(r.headers.date, Date.now()) };
+}
+
 /**
- * Leftovers of earlier runs (namespaces, NodeClaims labelled with another run id whose run no
- * longer beats on its namespace or NodePool): reported, removed when asked. A run still going
+ * Leftovers of earlier runs (namespaces, NodeClaims labelled with another run id whose run has
+ * no Lease renewed within the stale window): reported, removed when asked. A run still going
  * on (two runs at once) is neither reported nor touched.
  */
 async function staleLeftovers(ctx: StageContext): Promise<string> {
   const kube = ctx.kube();
   const { runLabel } = ctx.run;
   const { key } = runLabel;
-  const [allNamespaces, pools, allClaims] = await Promise.all([
+  const [allNamespaces, pools, allClaims, { leases, serverNow }] = await Promise.all([
     kube.core.listNamespace({ labelSelector: key }).then((l) => l.items),
     labelledKarpenterObjects(ctx, NODEPOOLS),
     labelledKarpenterObjects(ctx, NODECLAIMS),
+    runLeases(ctx),
   ]);
   const carriers = [...allNamespaces, ...pools];
-  const live = liveRuns(carriers, key, Date.now());
+  const live = liveRuns(leases, key, serverNow);
   live.delete(runLabel.value);
   if (live.size > 0) ctx.info(`Runs going on in this cluster (not leftovers): ${[...live].sort().join(', ')}`);
   await providerFor(ctx.config).preflight(ctx, { runsWithOwnKarpenter: runsWithOwnKarpenter(carriers, key, live) });

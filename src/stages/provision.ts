@@ -1,5 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import {
+  claimsByDecision,
   conditionTime,
   evaluateClaims,
   extremeTime,
@@ -12,6 +13,7 @@ import {
   type ProvisionVerdict,
 } from '../checks/capacity.js';
 import { formatIds, judgeBaseline } from '../checks/baseline.js';
+import { iso } from '../checks/conditions.js';
 import { gpusIn, parseQuantity } from '../checks/quantity.js';
 import { judgeRefusals, refusalHint, refusalOf, type Refusal } from '../checks/refusal.js';
 import { cheapestFit, priceOf } from '../checks/rightsizing.js';
@@ -146,8 +148,37 @@ export const provisionStage: Stage = {
       clearTimeout(grace);
     }
     const name = (c: NodeClaim) => c.metadata?.name ?? '?';
-    const created = extremeTime(claims, (c) => c.metadata?.creationTimestamp, name, 'min');
-    if (created) ctx.mark({ event: 'nodeclaim-created', at: created.at, source: `NodeClaim ${created.name} .metadata.creationTimestamp (first)` });
+    // Capacity Karpenter made for the min-replicas pods before the HPA decided is not the scale-out's: the timeline keeps them apart.
+    const decidedAt = run.timeline.find((t) => t.event === 'hpa-scale-decision')?.at;
+    const { forMinReplicas, forScaleOut } = claimsByDecision(claims, decidedAt);
+    const early = extremeTime(forMinReplicas, (c) => c.metadata?.creationTimestamp, name, 'min');
+    if (early) {
+      ctx.mark({
+        event: 'min-replicas-nodeclaim-created',
+        at: early.at,
+        source: `NodeClaim ${early.name} .metadata.creationTimestamp (first, before the HPA decided)`,
+      });
+      ctx.evidence({
+        title: 'Capacity made before the HPA decided',
+        command: `kubectl get nodeclaims -l ${NODEPOOL_LABEL}=${pool} -o custom-columns=NAME:.metadata.name,CREATED:.metadata.creationTimestamp`,
+        output: [
+          ...forMinReplicas.map(
+            (c) =>
+              `${name(c)} created ${iso(c.metadata?.creationTimestamp)}: before the HPA's scale-out decision at ${decidedAt}, for the ${config.minReplicas} min-replicas pod(s)`,
+          ),
+          forScaleOut.length
+            ? `${forScaleOut.length} NodeClaim(s) made for the scale-out (the timeline's nodeclaim-created is the first of these)`
+            : 'no NodeClaim made after the decision: the scale-out pods fit on capacity made for the min-replicas pods',
+        ].join('\n'),
+      });
+    }
+    const created = extremeTime(forScaleOut, (c) => c.metadata?.creationTimestamp, name, 'min');
+    if (created)
+      ctx.mark({
+        event: 'nodeclaim-created',
+        at: created.at,
+        source: `NodeClaim ${created.name} .metadata.creationTimestamp (first${early ? ' after the HPA decided' : ''})`,
+      });
     for (const [event, type] of [
       ['nodeclaim-launched', 'Launched'],
       ['nodeclaim-registered', 'Registered'],

@@ -1,8 +1,16 @@
-import { requireGo } from '../karpenter/build.js';
+import { actionsCacheFor, requireGo } from '../karpenter/build.js';
 import { providerFor } from '../karpenter/index.js';
-import type { RunState } from '../types.js';
+import type { CacheFact, RunState } from '../types.js';
+import { actionsCacheAvailable } from '../tools/actions-cache.js';
 import { type InstalledTool, installTool } from '../tools/installer.js';
 import { pass, StageFailure, type Stage } from './stage.js';
+
+const SOURCE: Record<InstalledTool['source'], NonNullable<CacheFact['source']>> = {
+  cache: 'tool-cache',
+  'actions-cache': 'actions-cache',
+  path: 'path',
+  download: 'downloaded',
+};
 
 /** Records an installed tool in the run state (PATH, version, cache facts for results.json). */
 export function recordTool(run: RunState, t: InstalledTool): void {
@@ -11,8 +19,22 @@ export function recordTool(run: RunState, t: InstalledTool): void {
   run.cache.push({
     item: `${t.name}@${t.version}`,
     hit: t.source !== 'download',
+    source: SOURCE[t.source],
+    ...(t.bytes !== undefined ? { bytes: t.bytes } : {}),
+    ...(t.ms !== undefined ? { ms: t.ms } : {}),
     ...(t.bytesDownloaded !== undefined ? { bytesDownloaded: t.bytesDownloaded } : {}),
+    ...(t.actionsCacheKey
+      ? { actionsCache: { key: t.actionsCacheKey, ...(t.actionsCacheSave ? { saved: t.actionsCacheSave.saved, saveMs: t.actionsCacheSave.ms } : {}) } }
+      : {}),
   });
+}
+
+/** Whether the Actions cache is used in this run, said once (the tools stage). */
+export function actionsCacheLine(cacheInput: boolean): string {
+  if (!cacheInput) return 'Actions cache: off (cache: false), the tool cache only';
+  if (!actionsCacheAvailable())
+    return 'Actions cache: not available here (neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set: not a GitHub runner), the tool cache only';
+  return 'Actions cache: on, looked in after the tool cache, saved to after a download or build';
 }
 
 export const toolsStage: Stage = {
@@ -20,12 +42,14 @@ export const toolsStage: Stage = {
   skipReason: (config) => providerFor(config).installsNothing,
   async run(ctx) {
     const go = await requireGo(ctx);
-    const lines = [`go ${ctx.run.versions.go}: ${go}`];
+    const cacheLine = actionsCacheLine(ctx.config.cache);
+    ctx.info(cacheLine);
+    const lines = [`go ${ctx.run.versions.go}: ${go}`, cacheLine];
     const tools = providerFor(ctx.config).tools(ctx.config);
     for (const { desc, version } of tools) {
       let t: InstalledTool;
       try {
-        t = await installTool(desc, version, { mirror: ctx.config.toolsMirror, usePath: true, log: ctx.info });
+        t = await installTool(desc, version, { mirror: ctx.config.toolsMirror, usePath: true, log: ctx.info, actionsCache: actionsCacheFor(ctx) });
       } catch (err) {
         throw new StageFailure(
           `Expected ${desc.name} ${version} installed and verified; ${(err as Error).message}`,
@@ -35,12 +59,28 @@ export const toolsStage: Stage = {
         );
       }
       recordTool(ctx.run, t);
-      lines.push(
-        `${t.name} ${t.version}: ${t.source === 'download' ? `downloaded from ${t.url}, sha256 ${t.sha256} verified (${t.bytesDownloaded} bytes)` : t.source === 'cache' ? 'cache hit in the tool cache, no download' : 'already on PATH at this version'} -> ${t.binary}`,
-      );
+      lines.push(`${t.name} ${t.version}: ${toolSourceText(t)} -> ${t.binary}`);
     }
     ctx.evidence({ title: 'Tools', command: 'go version; ko version; helm version', output: lines.join('\n') });
-    const names = lines.map((l) => l.split(':')[0]);
+    const names = lines.filter((l) => l !== cacheLine).map((l) => l.split(':')[0]);
     return pass(`${names.join(', ')} ready${tools.length === 0 ? ` (karpenter-mode ${ctx.config.karpenterMode} needs no ko or helm)` : ''}`);
   },
 };
+
+function toolSourceText(t: InstalledTool): string {
+  const save = t.actionsCacheSave
+    ? t.actionsCacheSave.saved
+      ? `, saved to the Actions cache in ${t.actionsCacheSave.ms} ms`
+      : ', not saved to the Actions cache (see the warning)'
+    : '';
+  switch (t.source) {
+    case 'download':
+      return `downloaded from ${t.url}, sha256 ${t.sha256} verified (${t.bytesDownloaded} bytes)${save}`;
+    case 'actions-cache':
+      return `restored from the Actions cache (${t.bytes} bytes in ${t.ms} ms), no download`;
+    case 'cache':
+      return 'cache hit in the tool cache, no download';
+    default:
+      return 'already on PATH at this version';
+  }
+}

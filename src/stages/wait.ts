@@ -85,3 +85,26 @@ export function withSoftDeadline(ctx: StageContext, stage: StageName): StageCont
   // `stage` lets waitFor tell cleanup apart: its waits outlive the run's Karpenter on purpose.
   return { ...ctx, stage, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.max(1, ms - softMarginMs(ms)))]) } as StageContext;
 }
+
+/**
+ * Runs waits that stand or fall together: each gets a signal that aborts when the stage's does or
+ * when any of them fails; the first failure is thrown only once every other has stopped, so no
+ * wait goes on watching (and logging into later stages' groups) after the stage has failed.
+ */
+export async function allOrNothing<R extends unknown[]>(signal: AbortSignal, waits: { [K in keyof R]: (signal: AbortSignal) => Promise<R[K]> }): Promise<R> {
+  const together = new AbortController();
+  const shared = AbortSignal.any([signal, together.signal]);
+  let first: { error: unknown } | undefined;
+  const settled = await Promise.allSettled(
+    (waits as ((s: AbortSignal) => Promise<unknown>)[]).map((w) =>
+      w(shared).catch((error: unknown) => {
+        first ??= { error };
+        together.abort();
+        throw error;
+      }),
+    ),
+  );
+  together.abort();
+  if (first) throw first.error;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as R;
+}

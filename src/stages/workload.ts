@@ -51,6 +51,7 @@ async function nodePoolInUse(kube: Kube, config: Config): Promise<{ pool: NodePo
 
 export const workloadStage: Stage = {
   name: 'workload',
+  changesCluster: true,
   async run(ctx) {
     const { config, run } = ctx;
     const kube = ctx.kube();
@@ -80,8 +81,10 @@ export const workloadStage: Stage = {
     const applied: k8s.KubernetesObject[] = [];
     for (const o of objects) applied.push(await applyObject(kube, o));
     const [ns, deployment, hpa] = applied as Obj[];
-    // Recorded at once: cleanup and post tell this run's NodeClaims by it, and the heartbeat starts on the namespace.
-    run.namespaceCreatedAt = new Date(ns!.metadata.creationTimestamp).toISOString();
+    // Recorded at once: cleanup and post tell this run's NodeClaims by the Deployment's creation
+    // (the namespace, which holds the run's Lease, was made earlier, before the run's first change).
+    run.namespaceCreatedAt ??= new Date(ns!.metadata.creationTimestamp).toISOString();
+    run.workloadCreatedAt = new Date(deployment!.metadata.creationTimestamp).toISOString();
     ctx.checkpoint();
     ctx.evidence({
       title: `Namespace ${run.namespace}`,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tc from '@actions/tool-cache';
 import type { KarpenterMode } from '../types.js';
+import { type ActionsCacheOptions, type Saved, actionsCacheKey, dirBytes, restoreToToolCache, saveFromToolCache, toolCacheDir } from './actions-cache.js';
 import { ensureToolCacheEnv } from './cache-env.js';
 import { run } from './exec.js';
 import { type GoModule, downloadModule, goEnv } from './gomod.js';
@@ -29,6 +30,8 @@ export interface KarpenterBuild {
   buildMs: number;
   /** Process mode: the binary's file name in the cache dir. */
   binary?: string;
+  /** Its size: a truncated binary (a damaged cache entry) is rebuilt, not run. */
+  binarySize?: number;
   /** ko modes: the reference ko printed, and its parts for Helm. */
   image?: string;
   imageParts?: ImageRef;
@@ -140,25 +143,50 @@ export interface BuildOptions {
   log: (message: string) => void;
   /** Checks that a cached image is still where the build left it (kind node, registry). */
   imagePresent?: (build: KarpenterBuild) => Promise<boolean>;
+  /** The Actions cache, looked in after the tool cache and saved to after a build (cache input). */
+  actionsCache?: ActionsCacheOptions;
 }
 
 export interface BuildResult {
   dir: string;
   build: KarpenterBuild;
   hit: boolean;
-  /** On a hit: the recorded duration of the build it skipped. */
+  /** On a hit: the recorded duration of the build it skipped (less the restore, from the Actions cache). */
   savedMs?: number;
+  source: 'tool-cache' | 'actions-cache' | 'built';
+  /** Size of the build's directory. */
+  bytes?: number;
+  /** Time the Actions-cache restore took (source actions-cache). */
+  restoreMs?: number;
+  /** Actions-cache key of the build, when the Actions cache is in use. */
+  actionsCacheKey?: string;
+  /** The save to the Actions cache after the build, when one was attempted. */
+  actionsCacheSave?: Saved;
 }
 
 /** The tool-cache dir of a finished build (or undefined), and its record. */
 export function findBuild(cacheVersion: string): { dir: string; build: KarpenterBuild } | undefined {
   const dir = tc.find(KARPENTER_TOOL, cacheVersion);
-  if (!dir || !existsSync(join(dir, 'build.json'))) return undefined;
-  const build = JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as KarpenterBuild;
-  // A cache entry missing what it records (binary, CRDs, chart) is rebuilt, not trusted.
+  const build = dir ? usableBuild(dir, cacheVersion) : undefined;
+  return dir && build ? { dir, build } : undefined;
+}
+
+/**
+ * The record of a build dir that holds everything it records (binary, CRDs, chart) for this key,
+ * else undefined: an entry missing a part, or with a damaged or foreign build.json, is rebuilt, not trusted.
+ */
+export function usableBuild(dir: string, cacheVersion: string): KarpenterBuild | undefined {
+  let build: KarpenterBuild;
+  try {
+    build = JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as KarpenterBuild;
+  } catch {
+    return undefined;
+  }
+  if (build.cacheVersion !== cacheVersion) return undefined;
   const parts = [build.binary, 'crds', build.image ? 'chart' : undefined].filter((p): p is string => !!p);
   if (!parts.every((p) => existsSync(join(dir, p)))) return undefined;
-  return { dir, build };
+  if (build.binary && build.binarySize !== undefined && statSync(join(dir, build.binary)).size !== build.binarySize) return undefined;
+  return build;
 }
 
 /**
@@ -172,14 +200,41 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
   const target = opts.target;
   const cacheVersion = karpenterCacheVersion({ karpenterVersion: opts.karpenterVersion, mode: opts.mode, ...env, target });
 
+  const imageThere = async (build: KarpenterBuild) => !opts.imagePresent || !build.image || (await opts.imagePresent(build));
   const found = findBuild(cacheVersion);
   if (found) {
-    const present = !opts.imagePresent || !found.build.image || (await opts.imagePresent(found.build));
-    if (present) {
+    if (await imageThere(found.build)) {
       opts.log(`cache hit: ${KARPENTER_TOOL} ${cacheVersion} in ${found.dir}, build skipped (saves ~${Math.round(found.build.buildMs / 1000)} s)`);
-      return { ...found, hit: true, savedMs: found.build.buildMs };
+      return { ...found, hit: true, savedMs: found.build.buildMs, source: 'tool-cache', bytes: dirBytes(found.dir) };
     }
     opts.log(`cached build ${cacheVersion} names image ${found.build.image}, which is no longer there: rebuilding`);
+  }
+
+  // Not in this runner's tool cache (a hosted runner's is empty every job): the Actions cache next,
+  // restored into the tool cache so the rest of the job finds it there.
+  const key = opts.actionsCache ? actionsCacheKey(KARPENTER_TOOL, cacheVersion, `${env.goos}/${env.goarch}`) : undefined;
+  // The Actions cache holds this key already when its entry was restored but its image was gone (a new kind cluster): no second save.
+  let entryExists = false;
+  if (!found && opts.actionsCache && key) {
+    const r = await restoreToToolCache(
+      `Karpenter build ${cacheVersion}`,
+      toolCacheDir(KARPENTER_TOOL, cacheVersion),
+      key,
+      (dir) => usableBuild(dir, cacheVersion) !== undefined,
+      opts.actionsCache,
+    );
+    const restored = r.status === 'hit' ? findBuild(cacheVersion) : undefined;
+    if (restored) {
+      if (await imageThere(restored.build)) {
+        const savedMs = Math.max(0, restored.build.buildMs - r.ms);
+        opts.log(
+          `cache hit: ${KARPENTER_TOOL} ${cacheVersion} from the Actions cache in ${r.ms} ms, build skipped (the recorded build took ${restored.build.buildMs} ms)`,
+        );
+        return { ...restored, hit: true, savedMs, source: 'actions-cache', bytes: r.bytes, restoreMs: r.ms, actionsCacheKey: key };
+      }
+      opts.log(`the Actions cache's build ${cacheVersion} names image ${restored.build.image}, which is not there: rebuilding`);
+      entryExists = true;
+    }
   }
 
   const started = Date.now();
@@ -212,6 +267,7 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
         signal: opts.signal,
       });
       build.binary = KARPENTER_BINARY;
+      build.binarySize = statSync(join(staging, KARPENTER_BINARY)).size;
     } else {
       if (!opts.ko) throw new Error(`karpenter-mode ${opts.mode} needs ko (tools stage)`);
       copyTree(join(mod.Dir, 'kwok/charts'), join(staging, 'chart'));
@@ -227,7 +283,20 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
     writeFileSync(join(staging, 'build.json'), JSON.stringify(build, null, 2));
     const dir = await tc.cacheDir(staging, KARPENTER_TOOL, cacheVersion);
     opts.log(`built in ${Math.round(build.buildMs / 1000)} s, cached as ${KARPENTER_TOOL} ${cacheVersion}`);
-    return { dir, build, hit: false };
+    // Saved once the build passed; a failed save costs a warning, never the run.
+    const saved =
+      opts.actionsCache && key && !entryExists
+        ? await saveFromToolCache(`Karpenter build ${cacheVersion}`, dir, key, opts.actionsCache, `build it again (~${Math.round(build.buildMs / 1000)} s)`)
+        : undefined;
+    return {
+      dir,
+      build,
+      hit: false,
+      source: 'built',
+      bytes: dirBytes(dir),
+      ...(key && opts.actionsCache ? { actionsCacheKey: key } : {}),
+      ...(saved ? { actionsCacheSave: saved } : {}),
+    };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }

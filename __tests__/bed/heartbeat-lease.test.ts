@@ -1,0 +1,179 @@
+// The run's heartbeat against the bed's real API server: a coordination.k8s.io/v1 Lease in the
+// run's namespace, renewed with the server stamping the time of each write, so liveness holds
+// whatever the runner's clock says; preflight tells a run without a renewed Lease (a leftover)
+// from a live one.
+import type * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leaseRenewedAt, liveRuns, runLease, serverTime, type Lease } from '../../src/checks/liveness.js';
+import { applyObject } from '../../src/kube/apply.js';
+import type { Kube } from '../../src/kube/client.js';
+import { LEASES, leasesIn } from '../../src/kube/paths.js';
+import { rawRequest } from '../../src/kube/raw.js';
+import { watchUntil } from '../../src/kube/watch.js';
+import { runStages } from '../../src/runner.js';
+import { cleanupStage, createdNothing } from '../../src/stages/cleanup.js';
+import { holdRunLease, leasePath, renewLease, startHeartbeat } from '../../src/stages/heartbeat.js';
+import { preflightStage } from '../../src/stages/preflight.js';
+import { probeUntil } from '../../src/stages/wait.js';
+import { newRunState, RUN_LABEL_KEY } from '../../src/state.js';
+import type { Config, RunState } from '../../src/types.js';
+import { loadBed, type Bed } from '../../testbed/lib/bed.js';
+import { bedKube } from '../support/cluster.js';
+import { bedConfig } from './stages-lib.js';
+
+let bed: Bed;
+let kube: Kube;
+const made: string[] = [];
+
+const existing = (inputs: Record<string, string> = {}): Config =>
+  bedConfig(bed, { 'karpenter-mode': 'existing', scenario: 'pending-pods', stages: 'preflight,workload,cleanup', ...inputs });
+
+/** Every run's Lease and the API server's time of the answer, as preflight reads them. */
+async function leasesNow(): Promise<{ leases: Lease[]; serverNow: number }> {
+  const r = await rawRequest(kube, LEASES, { query: { labelSelector: RUN_LABEL_KEY } });
+  expect(r.status, r.text).toBe(200);
+  return { leases: (r.body as { items: Lease[] }).items, serverNow: serverTime(r.headers.date, Date.now()) };
+}
+
+async function hold(config: Config): Promise<{ run: RunState; lease: Lease }> {
+  const run = newRunState(config);
+  made.push(run.namespace);
+  return { run, lease: await holdRunLease(kube, config, run) };
+}
+
+beforeAll(() => {
+  bed = loadBed();
+  kube = bedKube(bed.kubeconfig);
+});
+
+// Gone before the next file takes its snapshot of the cluster.
+afterAll(async () => {
+  for (const ns of made) await kube.core.deleteNamespace({ name: ns }).catch(() => undefined);
+  for (const ns of made) {
+    await watchUntil<k8s.V1Namespace, true>(kube, {
+      path: '/api/v1/namespaces',
+      fieldSelector: `metadata.name=${ns}`,
+      describe: `namespace ${ns} gone`,
+      signal: AbortSignal.timeout(120_000),
+      until: (items) => (items.size === 0 ? true : undefined),
+    });
+  }
+});
+
+describe("the run's Lease", () => {
+  it('is made with the run namespace, labelled for the run, and recorded for cleanup', async () => {
+    const config = existing();
+    const { run, lease } = await hold(config);
+    expect(createdNothing(run)).toBe(false);
+    const ns = await kube.core.readNamespace({ name: run.namespace });
+    expect(ns.metadata?.labels?.[RUN_LABEL_KEY]).toBe(run.runId);
+    expect(ns.metadata?.annotations?.['gpu-autoscaling-conformance/karpenter-mode']).toBe('existing');
+    expect(run.namespaceCreatedAt).toBe(new Date(ns.metadata!.creationTimestamp!).toISOString());
+    expect(lease.metadata).toMatchObject({ name: run.namespace, namespace: run.namespace, labels: { [RUN_LABEL_KEY]: run.runId } });
+    expect(lease.spec).toMatchObject({ holderIdentity: run.runId, leaseDurationSeconds: 20 });
+    expect(liveRuns((await leasesNow()).leases, RUN_LABEL_KEY, (await leasesNow()).serverNow).has(run.runId)).toBe(true);
+    // The same run id again (a re-run of the job): the Lease there is taken over, not an error.
+    const again = await holdRunLease(kube, config, run);
+    expect(again.metadata?.uid).toBe(lease.metadata?.uid);
+  });
+
+  it("is judged live on the server's clock: a runner whose clock is an hour behind still counts as live", async () => {
+    const { run, lease } = await hold(existing());
+    const created = leaseRenewedAt(lease)!;
+    const behind = () => new Date(Date.now() - 3_600_000);
+    // The server stamps writes to the second: renew until its stamp moves past the creation.
+    const renewed = await probeUntil(
+      { signal: AbortSignal.timeout(10_000), info: () => undefined },
+      async () => {
+        const l = await renewLease(kube, run, undefined, undefined, behind());
+        return { result: l && leaseRenewedAt(l)! > created ? l : undefined, state: `renewed at ${l ? leaseRenewedAt(l) : '-'}` };
+      },
+      { expected: 'a renewal the server stamps later than the creation', next: 'check the API server keeps managedFields' },
+    );
+    expect(renewed.spec?.renewTime?.startsWith(String(behind().getUTCFullYear()))).toBe(true);
+    const { leases, serverNow } = await leasesNow();
+    expect(liveRuns(leases, RUN_LABEL_KEY, serverNow).has(run.runId)).toBe(true);
+    // By its renewTime alone (the runner's clock) the run would look an hour dead.
+    const clientOnly = leases.map((l) => ({ ...l, metadata: { ...l.metadata, managedFields: undefined, creationTimestamp: undefined } }));
+    expect(liveRuns(clientOnly, RUN_LABEL_KEY, serverNow).has(run.runId)).toBe(false);
+    // A stale resourceVersion does not overwrite a newer renewal: the update is refused.
+    expect(await renewLease(kube, run, lease)).toBeUndefined();
+  });
+
+  it('is renewed every interval while the heartbeat runs, and not after it stops', async () => {
+    const config = existing();
+    const run = newRunState(config);
+    made.push(run.namespace);
+    const heartbeat = startHeartbeat(() => kube, run, 200);
+    await heartbeat.hold(kube, config);
+    const first = (await rawRequest(kube, leasePath(run))).body as Lease;
+    const renewals = await watchUntil<Lease, number>(kube, {
+      path: leasesIn(run.namespace),
+      fieldSelector: `metadata.name=${run.namespace}`,
+      describe: 'the Lease renewed twice',
+      signal: AbortSignal.timeout(10_000),
+      until: (items) => {
+        const rv = Number([...items.values()][0]?.metadata?.resourceVersion ?? 0);
+        return rv >= Number(first.metadata!.resourceVersion) + 2 ? rv : undefined;
+      },
+    });
+    expect(renewals).toBeGreaterThan(Number(first.metadata!.resourceVersion));
+    await heartbeat.stop();
+    const stopped = ((await rawRequest(kube, leasePath(run))).body as Lease).metadata!.resourceVersion;
+    const later = await probeUntil(
+      { signal: AbortSignal.timeout(5_000), info: () => undefined },
+      // Another write to the cluster moves the resourceVersion on; the Lease's stays.
+      async () => {
+        await applyObject(kube, {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'tick', namespace: run.namespace },
+          data: { at: String(Date.now()) },
+        } as k8s.KubernetesObject);
+        return { result: ((await rawRequest(kube, leasePath(run))).body as Lease).metadata!.resourceVersion, state: 'read' };
+      },
+      { expected: 'the Lease read', next: '' },
+    );
+    expect(later).toBe(stopped);
+  });
+});
+
+describe('preflight', () => {
+  it('takes a run without a renewed Lease for a leftover and leaves a live run alone; cleanup removes the Lease with the namespace', async () => {
+    const { run: live } = await hold(existing());
+    // A crashed run: its namespace and a Lease nobody renews (a 1 s duration, so the test need not wait out 20 s).
+    const goneConfig = existing();
+    const gone = newRunState(goneConfig);
+    made.push(gone.namespace);
+    await holdRunLease(kube, goneConfig, gone);
+    const stale = { ...runLease(gone, new Date()), spec: { ...runLease(gone, new Date()).spec, leaseDurationSeconds: 1 } };
+    await rawRequest(kube, leasePath(gone), { method: 'DELETE' });
+    const posted = await rawRequest(kube, leasesIn(gone.namespace), { method: 'POST', body: { text: JSON.stringify(stale), contentType: 'application/json' } });
+    expect(posted.status, posted.text).toBe(201);
+    await probeUntil(
+      { signal: AbortSignal.timeout(10_000), info: () => undefined },
+      async () => {
+        const { leases, serverNow } = await leasesNow();
+        return liveRuns(leases, RUN_LABEL_KEY, serverNow).has(gone.runId) ? { state: 'still live' } : { result: true, state: 'stale' };
+      },
+      { expected: "the crashed run's Lease stale on the server clock", next: '' },
+    );
+
+    const config = existing();
+    const r = await runStages([preflightStage], config);
+    const pre = r.records[0]!;
+    expect(pre.status, pre.message).toBe('pass');
+    const leftovers = pre.evidence.find((e) => e.title === 'Leftovers of earlier runs')?.output ?? '';
+    expect(leftovers).toContain(`namespace/${gone.namespace}`);
+    expect(leftovers).not.toContain(live.namespace);
+    // Preflight changes nothing: no namespace or Lease of its own yet.
+    expect(r.run.namespaceCreatedAt).toBeUndefined();
+    expect((await rawRequest(kube, leasePath(r.run))).status).toBe(404);
+
+    // The live run's cleanup: the namespace goes, and its Lease with it.
+    const c = await runStages([cleanupStage], { ...existing(), runId: live.runId, stages: ['cleanup'] }, { run: live });
+    expect(c.records[0]!.status, c.records[0]!.message).toBe('pass');
+    expect(c.records[0]!.message).toContain(`namespace ${live.namespace} deleted`);
+    expect((await rawRequest(kube, leasePath(live))).status).toBe(404);
+  });
+});
