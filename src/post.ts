@@ -74,7 +74,7 @@ function readResults(dir: string): Results | undefined {
 /** main's results with the cleanup record replaced by post's (the last word on what is left). Pure. */
 export function withPostCleanup(results: Results | undefined, cleanup: StageRecord): Results | undefined {
   if (!results) return undefined;
-  const record: StageRecord = { ...cleanup, message: `post step: ${cleanup.message}` };
+  const record = { ...cleanup, message: `post step: ${cleanup.message}`, requirements: [] };
   const stages = [...results.stages.filter((s) => s.name !== 'cleanup'), record];
   const run: Results['run'] = {
     ...results.run,

@@ -156,7 +156,7 @@ describe('ctrf.json', () => {
       proving: false,
       evidence: [{ title: 'Server version', command: 'kubectl version -o yaml', output: 'gitVersion: v1.34.4' }],
     });
-    expect(renderCtrf(fixtureResults(), AT).results.tests.find((t) => t.name === 'provision')).toMatchObject({ tags: ['proving'] });
+    expect(renderCtrf(fixtureResults(), AT).results.tests.find((t) => t.name === 'provision')).toMatchObject({ tags: ['cluster_autoscaling', 'proving'] });
   });
 
   it('a stage that passed with a warning (consolidation: warn) is passed, with the warning as its message', () => {

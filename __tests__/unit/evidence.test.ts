@@ -60,6 +60,10 @@ describe('junit.xml', () => {
     const provision = parsed.cases.find((c) => c.name === 'provision')!;
     expect(provision).toMatchObject({ outcome: 'fail', time: 300, failure: 'expected 4 GPU nodes above baseline 0; saw 0 after 5m0s | limit' });
     expect(xml).toContain('No resources found &lt;none&gt; &amp; &quot;quoted&quot;');
+    // Each case names the requirement it is evidence for; setup stages say so.
+    expect(xml).toContain('<testcase classname="gpu-autoscaling-conformance.cluster_autoscaling" name="provision"');
+    expect(xml).toContain('<testcase classname="gpu-autoscaling-conformance.setup" name="preflight"');
+    expect(xml).toMatch(/name="workload"[^]*?<property name="requirement" value="cluster_autoscaling"\/>\s*<property name="requirement" value="pod_autoscaling"\/>/);
   });
 });
 
@@ -70,7 +74,7 @@ describe('markdown', () => {
   it('renders the job summary with the stage table, gantt and timeline', async () => {
     const summary = renderSummary(fixtureResults(true));
     await expect(summary).toMatchFileSnapshot('golden/summary-failed.md');
-    expect(summary).toContain('| provision | ❌ fail | 5m00s | expected 4 GPU nodes above baseline 0; saw 0 after 5m0s \\| limit |');
+    expect(summary).toContain('| provision | ❌ fail | 5m00s | `cluster_autoscaling` | expected 4 GPU nodes above baseline 0; saw 0 after 5m0s \\| limit |');
     expect(summary).toContain('> [!CAUTION]');
   });
   it('draws only the stages that ran in the gantt, failures as crit', () => {

@@ -10,7 +10,7 @@ import { configFrom } from '../../src/inputs.js';
 import { renderJunit } from '../../src/evidence/junit.js';
 import { renderEvidenceMarkdown, renderSummary } from '../../src/evidence/markdown.js';
 import { buildResults } from '../../src/evidence/model.js';
-import { provingStages, requirementVerdicts, resultOf } from '../../src/evidence/verdict.js';
+import { provingStages, requirementsOf, requirementVerdicts, resultOf } from '../../src/evidence/verdict.js';
 import { newRunState } from '../../src/state.js';
 import { STAGE_NAMES, type StageName, type StageRecord } from '../../src/types.js';
 import { fixtureResults, ROOT } from '../support/fixtures.js';
@@ -150,8 +150,25 @@ describe('results.json schema 1.1', () => {
   });
   it('accepts the three results and rejects others', () => {
     const r = JSON.parse(JSON.stringify(fixtureResults())) as { schemaVersion: string; run: { result: string } };
-    expect(r.schemaVersion).toBe('1.1');
+    expect(r.schemaVersion).toBe('1.2');
     for (const result of ['pass', 'fail', 'inconclusive']) expect(validate({ ...r, run: { ...r.run, result } })).toBe(true);
     expect(validate({ ...r, run: { ...r.run, result: 'maybe' } })).toBe(false);
+  });
+});
+
+describe('which requirement each stage is evidence for', () => {
+  const metric = { scenario: 'metric', consolidation: 'require' } as const;
+  it('maps the chain to cluster_autoscaling, the HPA and its metric to pod_autoscaling, and setup to none', () => {
+    expect(requirementsOf('provision', metric)).toEqual(['cluster_autoscaling']);
+    expect(requirementsOf('workload', metric)).toEqual(['cluster_autoscaling', 'pod_autoscaling']);
+    expect(requirementsOf('hpa', metric)).toEqual(['pod_autoscaling']);
+    expect(requirementsOf('metric', metric)).toEqual(['pod_autoscaling']);
+    for (const s of ['preflight', 'tools', 'karpenter-build', 'karpenter-install', 'nodepool', 'cleanup'] as const)
+      expect(requirementsOf(s, metric)).toEqual([]);
+  });
+  it('keeps consolidation as scale-down evidence under warn, and has no pod_autoscaling without an HPA', () => {
+    expect(requirementsOf('consolidation', { scenario: 'metric', consolidation: 'warn' })).toEqual(['cluster_autoscaling']);
+    expect(requirementsOf('hpa', { scenario: 'pending-pods', consolidation: 'require' })).toEqual([]);
+    expect(requirementsOf('workload', { scenario: 'pending-pods', consolidation: 'require' })).toEqual(['cluster_autoscaling']);
   });
 });

@@ -40,6 +40,8 @@ export interface CtrfStageExtra {
   message: string;
   /** Whether the run's verdict rests on this stage (verdict.ts provingStages). */
   proving: boolean;
+  /** The conformance requirements the stage is evidence for (verdict.ts requirementMap). */
+  requirements: string[];
   startedAt: string;
   finishedAt: string;
   evidence: EvidenceItem[];
@@ -111,11 +113,13 @@ export function renderCtrf(r: Results, generatedAt: string): CtrfReport {
       // CTRF's message is the failure message: failures, skip reasons and warnings, not a pass's report.
       ...(status !== 'passed' || warning ? { message: s.message } : {}),
       ...(status === 'failed' && trace ? { trace } : {}),
-      ...(proving.has(s.name) ? { tags: ['proving'] } : {}),
+      // Tags name the requirements the stage is evidence for (and "proving" when the run's result stands on it).
+      ...(proving.has(s.name) || s.requirements?.length ? { tags: [...(s.requirements ?? []), ...(proving.has(s.name) ? ['proving'] : [])] } : {}),
       extra: {
         [CTRF_EXTRA_KEY]: {
           message: s.message,
           proving: proving.has(s.name),
+          requirements: s.requirements ?? [],
           startedAt: s.startedAt,
           finishedAt: s.finishedAt,
           evidence: s.evidence,

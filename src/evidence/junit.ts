@@ -15,11 +15,17 @@ export function renderJunit(r: Results): string {
   const skipped = r.stages.filter((s) => s.status === 'skip').length;
   const suite = `gpu-autoscaling-conformance.${r.requirement.id}`;
   const cases = r.stages.map((s) => {
-    const open = `    <testcase classname="${escapeXml(suite)}" name="${escapeXml(s.name)}" time="${seconds(s.durationMs)}"`;
-    if (s.status === 'pass') return `${open}>\n      <system-out>${escapeXml(s.message)}</system-out>\n    </testcase>`;
-    if (s.status === 'skip') return `${open}>\n      <skipped message="${escapeXml(s.message)}"/>\n    </testcase>`;
+    // The class names the requirement the stage is evidence for (the first: workload serves both;
+    // all of them are in its properties), so a submission can cite the case as is.
+    const serves = s.requirements ?? [];
+    const open = `    <testcase classname="gpu-autoscaling-conformance.${serves[0] ?? 'setup'}" name="${escapeXml(s.name)}" time="${seconds(s.durationMs)}"`;
+    const props = serves.length
+      ? `\n      <properties>\n${serves.map((id) => `        <property name="requirement" value="${id}"/>`).join('\n')}\n      </properties>`
+      : '';
+    if (s.status === 'pass') return `${open}>${props}\n      <system-out>${escapeXml(s.message)}</system-out>\n    </testcase>`;
+    if (s.status === 'skip') return `${open}>${props}\n      <skipped message="${escapeXml(s.message)}"/>\n    </testcase>`;
     const detail = s.diagnostics.map((d) => `${d.title}${d.command ? `\n$ ${d.command}` : ''}${d.output ? `\n${d.output}` : ''}`).join('\n\n');
-    return `${open}>\n      <failure message="${escapeXml(s.message)}" type="StageFailure">${escapeXml(detail)}</failure>\n    </testcase>`;
+    return `${open}>${props}\n      <failure message="${escapeXml(s.message)}" type="StageFailure">${escapeXml(detail)}</failure>\n    </testcase>`;
   });
   // The run's verdict and what it claims per requirement: a reporter that only counts testcases
   // would show a run whose proving stages were not selected as all green.

@@ -13,9 +13,10 @@ const clock = (iso: string): string => new Date(iso).toISOString().slice(11, 23)
 
 export function stageTable(r: Results): string {
   const rows = r.stages.map(
-    (s) => `| ${s.name} | ${ICON[s.status]} | ${s.status === 'skip' ? '' : formatDuration(s.durationMs)} | ${cell(short(s.message))} |`,
+    (s) =>
+      `| ${s.name} | ${ICON[s.status]} | ${s.status === 'skip' ? '' : formatDuration(s.durationMs)} | ${(s.requirements ?? []).map((id) => `\`${id}\``).join(', ') || 'setup'} | ${cell(short(s.message))} |`,
   );
-  return ['| Stage | Status | Duration | Result |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| Stage | Status | Duration | Evidence for | Result |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 export function timelineTable(r: Results): string {

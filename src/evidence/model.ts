@@ -1,11 +1,11 @@
 // The evidence of one run as data: results.json is this object, every other writer reads it.
 import type { Config, RequirementVerdict, RunResultValue, RunState, StageName, StageRecord, TimelineEntry } from '../types.js';
-import { describeUnproven, requirementVerdicts, resultOf } from './verdict.js';
+import { describeUnproven, requirementsOf, requirementVerdicts, resultOf, type RequirementId } from './verdict.js';
 
 export { provingStages, requirementVerdicts, resultOf } from './verdict.js';
 
 /** 1.1: result may be inconclusive; run.unproven and requirements added (1.0 files stay valid). */
-export const RESULTS_SCHEMA_VERSION = '1.1';
+export const RESULTS_SCHEMA_VERSION = '1.2';
 export const REQUIREMENT_ID = 'cluster_autoscaling';
 
 export interface Results {
@@ -45,7 +45,8 @@ export interface Results {
   outputs: { nodesProvisioned: number | null; podsScheduled: number | null; hpaDesiredReplicas: number | null };
   /** What the run may claim per conformance requirement: pass, fail, or not checked and why (since 1.1: absent from a 1.0 file read back). */
   requirements?: RequirementVerdict[];
-  stages: StageRecord[];
+  /** Each stage with the conformance requirements it is evidence for (none: setup and teardown). */
+  stages: (StageRecord & { requirements: RequirementId[] })[];
   timeline: TimelineEntry[];
 }
 
@@ -106,7 +107,7 @@ export function buildResults(config: Config, run: RunState, stages: StageRecord[
       hpaDesiredReplicas: run.outputs.hpaDesiredReplicas ?? null,
     },
     requirements: requirementVerdicts(stages, config),
-    stages,
+    stages: stages.map((s) => ({ ...s, requirements: requirementsOf(s.name, config) })),
     timeline,
   };
 }

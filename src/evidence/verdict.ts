@@ -53,25 +53,59 @@ export function describeUnproven(unproven: Unproven[]): string {
   return [...byReason].map(([reason, names]) => `${names.join(', ')} did not run: ${reason}`).join('; ');
 }
 
+export type RequirementId = RequirementVerdict['id'];
+
 /**
- * What the evidence may say of each requirement. cluster_autoscaling: pending pods requesting
- * GPUs made GPU nodes that ran them (workload, pending, provision, schedule) and, with
- * consolidation: require, the nodes went away again. pod_autoscaling: an HPA scaled on the
- * custom metric (workload, hpa; the metric scenario only).
+ * Which stages are evidence for which conformance requirement, and whether a stage's result
+ * decides that requirement's verdict; the verdicts and the per-stage mapping in results.json,
+ * junit.xml, ctrf.json and the Markdown all read this one table. cluster_autoscaling: pending
+ * pods requesting GPUs made GPU nodes that ran them (workload, pending, provision, schedule) and
+ * the nodes went away again (consolidation, deciding only with consolidation: require).
+ * pod_autoscaling: an HPA scaled on the custom metric (workload, hpa; the metric stage shows the
+ * metric reached the adapter); only in scenarios with an HPA. Pure.
  */
+export function requirementMap(config: Scope): Record<RequirementId, { stage: StageName; decides: boolean }[]> {
+  return {
+    cluster_autoscaling: [
+      ...(['workload', 'pending', 'provision', 'schedule'] as const).map((stage) => ({ stage, decides: true })),
+      { stage: 'consolidation', decides: config.consolidation === 'require' },
+    ],
+    pod_autoscaling:
+      config.scenario === 'metric'
+        ? [
+            { stage: 'metric', decides: false },
+            { stage: 'workload', decides: true },
+            { stage: 'hpa', decides: true },
+          ]
+        : [],
+  };
+}
+
+/** The requirements a stage is evidence for (none: setup and teardown). Pure. */
+export function requirementsOf(stage: StageName, config: Scope): RequirementId[] {
+  return Object.entries(requirementMap(config))
+    .filter(([, stages]) => stages.some((s) => s.stage === stage))
+    .map(([id]) => id as RequirementId);
+}
+
+/** What the evidence may say of each requirement, from the stages that decide it (requirementMap). */
 export function requirementVerdicts(stages: StageRecord[], config: Scope): RequirementVerdict[] {
-  const scaleDown = config.consolidation === 'require' ? (['consolidation'] as const) : [];
-  const cluster = verdictOn('cluster_autoscaling', stages, ['workload', 'pending', 'provision', 'schedule', ...scaleDown]);
+  const map = requirementMap(config);
+  const deciding = (id: RequirementId) => map[id].filter((s) => s.decides).map((s) => s.stage);
+  const cluster = verdictOn('cluster_autoscaling', stages, deciding('cluster_autoscaling'));
   if (cluster.result === 'pass' && config.consolidation !== 'require') {
     cluster.reason =
       config.consolidation === 'skip'
         ? 'scale-up only: scale-down not checked (consolidation: skip)'
         : 'scale-up checked; scale-down only warned about (consolidation: warn)';
   }
-  const pod: RequirementVerdict =
-    config.scenario === 'metric'
-      ? verdictOn('pod_autoscaling', stages, ['workload', 'hpa'])
-      : { id: 'pod_autoscaling', result: 'not-checked', reason: 'scenario pending-pods scales the Deployment directly, without an HPA' };
+  const pod: RequirementVerdict = map.pod_autoscaling.length
+    ? verdictOn('pod_autoscaling', stages, deciding('pod_autoscaling'))
+    : {
+        id: 'pod_autoscaling',
+        result: 'not-checked',
+        reason: `scenario ${config.scenario} ${config.scenario === 'pending-pods' ? 'scales the Deployment directly, ' : 'runs '}without an HPA`,
+      };
   return [cluster, pod];
 }
 
