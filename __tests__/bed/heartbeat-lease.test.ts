@@ -18,7 +18,7 @@ import { probeUntil } from '../../src/stages/wait.js';
 import { newRunState, RUN_LABEL_KEY } from '../../src/state.js';
 import type { Config, RunState } from '../../src/types.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
-import { bedKube } from '../support/cluster.js';
+import { bedKube, deleteNamespaces } from '../support/cluster.js';
 import { bedConfig } from './stages-lib.js';
 
 let bed: Bed;
@@ -47,18 +47,7 @@ beforeAll(() => {
 });
 
 // Gone before the next file takes its snapshot of the cluster.
-afterAll(async () => {
-  for (const ns of made) await kube.core.deleteNamespace({ name: ns }).catch(() => undefined);
-  for (const ns of made) {
-    await watchUntil<k8s.V1Namespace, true>(kube, {
-      path: '/api/v1/namespaces',
-      fieldSelector: `metadata.name=${ns}`,
-      describe: `namespace ${ns} gone`,
-      signal: AbortSignal.timeout(120_000),
-      until: (items) => (items.size === 0 ? true : undefined),
-    });
-  }
-});
+afterAll(() => deleteNamespaces(kube, made));
 
 describe("the run's Lease", () => {
   it('is made with the run namespace, labelled for the run, and recorded for cleanup', async () => {

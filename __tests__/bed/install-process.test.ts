@@ -203,7 +203,7 @@ describe('karpenter-mode process', () => {
     const build = result.records.find((r) => r.name === 'karpenter-build')!;
     expect(build.status).toBe('pass');
     expect(build.message).toMatch(/^cache hit: /);
-    expect(build.evidence[0]!.output).toMatch(/^cache hit: karpenter-kwok 1\.8\.0-process\.g[0-9a-f]{12}, build skipped, time saved ~\d+ s/);
+    expect(build.evidence[0]!.output).toMatch(/^cache hit in the tool cache: karpenter-kwok 1\.8\.0-process\.g[0-9a-f]{12}, build skipped, time saved ~\d+ s/);
     const entry = result.run.cache.find((c) => c.item.startsWith('karpenter-kwok@'))!;
     expect(entry.hit).toBe(true);
     expect(entry.savedMs).toBeGreaterThan(0);

@@ -1,14 +1,12 @@
 // A Karpenter installation the run did not make (here a Deployment labelled as Karpenter's
 // chart labels it, with another owner): the installing modes stop in preflight before any
 // change, naming it and pointing to existing mode; existing mode records it as left untouched.
-import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kube } from '../../src/kube/client.js';
-import { watchUntil } from '../../src/kube/watch.js';
 import { runStages } from '../../src/runner.js';
 import { preflightStage } from '../../src/stages/preflight.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
-import { bedKube } from '../support/cluster.js';
+import { bedKube, deleteNamespaces } from '../support/cluster.js';
 import { bedConfig, suffix } from './stages-lib.js';
 
 let bed: Bed;
@@ -36,16 +34,7 @@ beforeAll(async () => {
 });
 
 // Gone before the next file takes its snapshot of the cluster.
-afterAll(async () => {
-  await kube.core.deleteNamespace({ name: ns }).catch(() => undefined);
-  await watchUntil<k8s.V1Namespace, true>(kube, {
-    path: '/api/v1/namespaces',
-    fieldSelector: `metadata.name=${ns}`,
-    describe: `namespace ${ns} gone`,
-    signal: AbortSignal.timeout(120_000),
-    until: (items) => (items.size === 0 ? true : undefined),
-  });
-});
+afterAll(() => deleteNamespaces(kube, [ns]));
 
 describe('a Karpenter installation the run did not make', () => {
   it('stops a process-mode run in preflight, naming it, with nothing changed', async () => {

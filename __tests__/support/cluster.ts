@@ -2,6 +2,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { connect, type Kube } from '../../src/kube/client.js';
 import { RUN_LABEL_KEY } from '../../src/state.js';
+import { watchUntil } from '../../src/kube/watch.js';
 
 export interface ClusterSnapshot {
   runNamespaces: string[];
@@ -42,5 +43,19 @@ export function alive(pid: number | undefined): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Deletes the namespaces and resolves once they are gone (watched), so the next file's snapshot does not see them. */
+export async function deleteNamespaces(kube: Kube, names: string[]): Promise<void> {
+  for (const name of names) await kube.core.deleteNamespace({ name }).catch(() => undefined);
+  for (const name of names) {
+    await watchUntil<k8s.V1Namespace, true>(kube, {
+      path: '/api/v1/namespaces',
+      fieldSelector: `metadata.name=${name}`,
+      describe: `namespace ${name} gone`,
+      signal: AbortSignal.timeout(120_000),
+      until: (items) => (items.size === 0 ? true : undefined),
+    });
   }
 }
