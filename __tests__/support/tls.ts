@@ -102,3 +102,23 @@ current-context: ctx
   );
   return file;
 }
+
+/** A CA and a server certificate it signs for `san` (e.g. "IP:172.18.0.1"), as PEM files in a new directory. */
+export function makeServerPki(san: string): { dir: string; caFile: string; certFile: string; keyFile: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pki-server-'));
+  const run = (args: string[]) => openssl(dir, args);
+  run([
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt',
+    '-subj', '/CN=gac-test-ca', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+  ]); // prettier-ignore
+  run([
+    'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr',
+    '-subj', '/CN=gac-test-server',
+  ]); // prettier-ignore
+  fs.writeFileSync(path.join(dir, 'server.ext'), `subjectAltName = ${san}\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n`);
+  run([
+    'x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '30',
+    '-extfile', 'server.ext',
+  ]); // prettier-ignore
+  return { dir, caFile: path.join(dir, 'ca.crt'), certFile: path.join(dir, 'server.crt'), keyFile: path.join(dir, 'server.key') };
+}

@@ -11,6 +11,7 @@ import { foreignKarpenter } from '../../src/checks/foreign.js';
 import { karpenterPodsVerdict, karpenterPodVerdict, type PodLike } from '../../src/checks/karpenter.js';
 import { chartFeatureGates, mergeValues } from '../../src/karpenter/values.js';
 import { dockerAuthFor, manifestPresent, parseChallenge } from '../../src/tools/registry.js';
+import { buildFailureHint } from '../../src/karpenter/build.js';
 
 const pod = (status: PodLike['status']): PodLike => ({ metadata: { name: 'karpenter-abc', namespace: 'kube-system' }, status });
 
@@ -153,9 +154,42 @@ describe('registry credentials for the "already built" check', () => {
         unknown: expect.stringContaining('token service answered HTTP 401'),
       });
       expect(seen.some((l) => l.includes('Bearer t0k'))).toBe(true);
+      // Credentials the token service turns down are refused, said at once (the push would fail the same way).
+      const wrong = mkdtempSync(join(tmpdir(), 'docker-config-'));
+      writeFileSync(join(wrong, 'config.json'), JSON.stringify({ auths: { [host]: { auth: Buffer.from('u:wrong').toString('base64') } } }));
+      expect(await manifestPresent(`${host}/k/kwok:v1`, { env: { DOCKER_CONFIG: wrong } })).toEqual({
+        refused: expect.stringContaining(`token service answered HTTP 401 to the credentials docker's config.json has for ${host}`),
+      });
     } finally {
       server.close();
     }
+  });
+  it('says a registry refused the credentials (Basic) apart from not knowing', async () => {
+    const server = createServer((req, res) => {
+      if (req.headers.authorization === `Basic ${Buffer.from('u:p').toString('base64')}`) return res.writeHead(200).end();
+      return res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' }).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    const configWith = (auth: string) => {
+      const dir = mkdtempSync(join(tmpdir(), 'docker-config-'));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [host]: { auth: Buffer.from(auth).toString('base64') } } }));
+      return { DOCKER_CONFIG: dir };
+    };
+    try {
+      expect(await manifestPresent(`${host}/k/kwok:v1`, { env: configWith('u:p') })).toBe('present');
+      expect(await manifestPresent(`${host}/k/kwok:v1`, { env: configWith('u:wrong') })).toEqual({
+        refused: `${host} answered HTTP 401 to the credentials docker's config.json has for it`,
+      });
+    } finally {
+      server.close();
+    }
+  });
+  it("names credentials, not Go, when ko's push was refused", () => {
+    expect(buildFailureHint('ko build: HEAD https://r:5000/v2/k/manifests/latest: unexpected status code 401 Unauthorized')).toContain(
+      'registry credentials ko pushes with',
+    );
+    expect(buildFailureHint('go: module sigs.k8s.io/karpenter@v9.9.9: not found')).toContain('Go module proxy');
   });
 });
 

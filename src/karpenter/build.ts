@@ -79,10 +79,10 @@ export async function buildForMode(ctx: StageContext, opts: Pick<BuildOptions, '
       actionsCache: actionsCacheFor(ctx),
     });
   } catch (err) {
-    throw new StageFailure(
-      `Expected Karpenter ${config.karpenterVersion}'s KWOK provider to build (${opts.mode} mode); ${(err as Error).message}`,
-      'check the Go toolchain (Karpenter needs the go version in its go.mod) and that the Go module proxy is reachable',
-    );
+    // A failure that already says what to do (the registry refused the credentials) stands as it is.
+    if (err instanceof StageFailure) throw err;
+    const message = (err as Error).message;
+    throw new StageFailure(`Expected Karpenter ${config.karpenterVersion}'s KWOK provider to build (${opts.mode} mode); ${message}`, buildFailureHint(message));
   }
   const b = r.build;
   ctx.run.versions.karpenter = b.module.version;
@@ -109,4 +109,11 @@ export async function buildForMode(ctx: StageContext, opts: Pick<BuildOptions, '
   return r.hit
     ? `cache hit: Karpenter ${b.module.version} (${opts.mode}) from the ${r.source === 'actions-cache' ? `Actions cache (restored in ${((r.restoreMs ?? 0) / 1000).toFixed(1)} s)` : 'tool cache'}, ~${Math.round((r.savedMs ?? 0) / 1000)} s of build saved`
     : `Karpenter ${b.module.version} (${opts.mode}) built in ${Math.round(b.buildMs / 1000)} s and cached`;
+}
+
+/** What to check after a failed build: a registry that refused ko's push is about credentials, not Go. Pure. */
+export function buildFailureHint(message: string): string {
+  if (/\b(401 Unauthorized|403 Forbidden|UNAUTHORIZED|DENIED)\b/.test(message))
+    return "check the registry credentials ko pushes with (docker login to the image repository's host, or DOCKER_CONFIG) and that they may push there";
+  return 'check the Go toolchain (Karpenter needs the go version in its go.mod) and that the Go module proxy is reachable';
 }

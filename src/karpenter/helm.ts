@@ -79,9 +79,14 @@ const REGISTRY: ImageTarget = {
   koEnv: (config) => ({ KO_DOCKER_REPO: config.imageRepository ?? '' }),
   pullPolicy: 'IfNotPresent',
   kwokSet: [],
-  async imagePresent(_config, build, signal, log) {
+  async imagePresent(config, build, signal, log) {
     if (!build.image) return false;
     const answer = await manifestPresent(build.image, { signal });
+    if (typeof answer === 'object' && 'refused' in answer)
+      throw new StageFailure(
+        `Expected the registry to accept the runner's credentials for ${build.image}; ${answer.refused}`,
+        `log in again with a token that can pull and push ${config.imageRepository ?? 'the image repository'} (docker login, or docker/login-action; DOCKER_CONFIG points at another config.json), then re-run`,
+      );
     if (typeof answer === 'object') log(`cannot tell whether ${build.image} is still in the registry: ${answer.unknown}; rebuilding`);
     return answer === 'present';
   },

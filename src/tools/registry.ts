@@ -6,7 +6,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseImageRef } from './karpenter.js';
 
-export type ManifestAnswer = 'present' | 'absent' | { unknown: string };
+/**
+ * `refused`: the registry turned down the credentials docker's config.json has for it (a wrong
+ * or expired token): the push would fail the same way, so it is said at once.
+ */
+export type ManifestAnswer = 'present' | 'absent' | { unknown: string } | { refused: string };
 
 const ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
@@ -78,11 +82,15 @@ export async function manifestPresent(image: string, opts: { signal?: AbortSigna
       if (challenge.scheme === 'basic') {
         if (!basic) return { unknown: `${host} asks for credentials and docker's config.json has none for it` };
         r = await head(basic);
+        if (r.status === 401 || r.status === 403) return { refused: `${host} answered HTTP ${r.status} to the credentials docker's config.json has for it` };
       } else if (challenge.scheme === 'bearer' && challenge.params.realm) {
         const tokenUrl = new URL(challenge.params.realm);
         for (const k of ['service', 'scope']) if (challenge.params[k]) tokenUrl.searchParams.set(k, challenge.params[k]!);
         const t = await fetch(tokenUrl, { signal: opts.signal, headers: basic ? { Authorization: basic } : {} });
-        if (!t.ok) return { unknown: `${host}'s token service answered HTTP ${t.status}${basic ? '' : ' (no credentials for it in docker config.json)'}` };
+        if (!t.ok)
+          return basic && (t.status === 401 || t.status === 403)
+            ? { refused: `${host}'s token service answered HTTP ${t.status} to the credentials docker's config.json has for ${host}` }
+            : { unknown: `${host}'s token service answered HTTP ${t.status}${basic ? '' : ' (no credentials for it in docker config.json)'}` };
         const body = (await t.json()) as { token?: string; access_token?: string };
         r = await head(`Bearer ${body.token ?? body.access_token ?? ''}`);
       }
