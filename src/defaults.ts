@@ -29,6 +29,7 @@ export const INPUT_DEFAULTS: Record<string, string> = {
   'min-replicas': '1',
   'max-replicas': '4',
   'gpus-per-pod': '1',
+  'baseline-nodes': '1',
   consolidation: 'require',
   'stability-window': '',
   'require-right-sizing': 'false',
@@ -43,9 +44,10 @@ export const INPUT_DEFAULTS: Record<string, string> = {
 
 /**
  * The stability window when the input is empty: none in the default scenarios, so the chain's own
- * timing stays the measure (a conformance run sets 30s, as the conformance draft holds it).
+ * timing stays the measure (a conformance run sets 30s, as the conformance draft holds it); the
+ * n-plus-one scenario is that conformance sequence, so it holds the draft's 30s unless told otherwise.
  */
-export const DEFAULT_STABILITY_WINDOW_MS: Record<string, number> = { metric: 0, 'pending-pods': 0 };
+export const DEFAULT_STABILITY_WINDOW_MS: Record<string, number> = { metric: 0, 'pending-pods': 0, 'n-plus-one': 30_000 };
 
 /**
  * Stage timeouts. Each bounds the chain's intrinsic latency with room to spare: HPA sync 15 s,

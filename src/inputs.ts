@@ -15,6 +15,9 @@ import { runnerTemp, shipped } from './paths.js';
 import { helmMajor, KWOK_CHARTS } from './tools/helm.js';
 import { CONSOLIDATION_POLICIES, KARPENTER_MODES, SCENARIOS, STAGE_NAMES, type Config, type KarpenterMode, type Scenario, type StageName } from './types.js';
 
+/** The largest N of the n-plus-one scenario. */
+export const MAX_BASELINE_NODES = 32;
+
 /** Stages that only make sense after the workload exists. */
 const NEEDS_WORKLOAD: StageName[] = ['hpa', 'pending', 'provision', 'schedule', 'consolidation'];
 
@@ -102,6 +105,8 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
     );
   }
   const gpusPerPod = take('gpus-per-pod', p.parseInteger(raw('gpus-per-pod'), 1, 16), 1);
+  // n-plus-one: N baseline nodes, each pinned and filled by one pod (a handful in a conformance run; the list of pinned nodes goes into the post step's state).
+  const baselineNodes = take('baseline-nodes', p.parseInteger(raw('baseline-nodes'), 1, MAX_BASELINE_NODES), 1);
   const consolidation = take('consolidation', p.parseEnum(raw('consolidation'), CONSOLIDATION_POLICIES), 'require');
   const windowRaw = raw('stability-window');
   const stabilityWindowMs = windowRaw ? take('stability-window', p.parseWindow(windowRaw), 0) : (DEFAULT_STABILITY_WINDOW_MS[scenario] ?? 0);
@@ -119,6 +124,8 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   const stages = selectStages(raw('stages'), errors);
   // The windows are held inside provision and consolidation: their default budgets grow by it.
   for (const s of ['provision', 'consolidation'] as const) if (overrides[s] === undefined) timeouts[s] += stabilityWindowMs;
+  // n-plus-one: the workload stage makes the baseline nodes (a provision of its own) and holds the window on them.
+  if (scenario === 'n-plus-one' && overrides.workload === undefined) timeouts.workload = STAGE_TIMEOUTS_MS.provision + stabilityWindowMs;
   if (nodePool && consolidation !== 'skip' && stages.includes('consolidation')) {
     timeouts.consolidation = checkConsolidation(nodePoolFile, nodePool, consolidation, timeouts.consolidation, overrides.consolidation, errors, warnings);
   }
@@ -166,6 +173,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
       minReplicas,
       maxReplicas,
       gpusPerPod,
+      baselineNodes,
       consolidation,
       stabilityWindowMs,
       requireRightSizing,
@@ -211,6 +219,11 @@ export const INPUT_SCOPE: Record<string, { modes?: KarpenterMode[]; scenarios?: 
   'metric-name': { scenarios: ['metric'], what: 'is the metric the HPA scales on' },
   'metric-target': { scenarios: ['metric'], what: "is the HPA's target" },
   'min-replicas': { scenarios: ['metric'], what: "is the HPA's minReplicas (pending-pods scales straight to max-replicas)" },
+  'max-replicas': {
+    scenarios: ['metric', 'pending-pods'],
+    what: "is the HPA's maxReplicas, or the replicas pending-pods scales to (n-plus-one's trigger is one pod)",
+  },
+  'baseline-nodes': { scenarios: ['n-plus-one'], what: 'is the N of the N -> N+1 -> N sequence' },
 };
 
 /** Warnings for inputs set to a value other than their default that the chosen mode or scenario never reads. Pure. */

@@ -66,6 +66,7 @@ export type SavedRunState = Pick<
   | 'baselineNodes'
   | 'namespaceCreatedAt'
   | 'workloadCreatedAt'
+  | 'pinnedNodes'
   | 'karpenterPid'
   | 'karpenterLog'
   | 'karpenterHealthUrl'
@@ -98,6 +99,8 @@ export function savedRunOf(run: RunState): SavedRunState {
     baselineNodes: run.baselineNodes,
     namespaceCreatedAt: run.namespaceCreatedAt,
     workloadCreatedAt: run.workloadCreatedAt,
+    // n-plus-one: the do-not-disrupt annotations to remove (at most baseline-nodes names).
+    pinnedNodes: run.pinnedNodes,
     karpenterPid: run.karpenterPid,
     karpenterLog: run.karpenterLog,
     karpenterHealthUrl: run.karpenterHealthUrl,

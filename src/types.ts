@@ -20,7 +20,7 @@ export type StageName = (typeof STAGE_NAMES)[number];
 
 export const KARPENTER_MODES = ['kind', 'registry', 'process', 'existing'] as const;
 export type KarpenterMode = (typeof KARPENTER_MODES)[number];
-export const SCENARIOS = ['metric', 'pending-pods'] as const;
+export const SCENARIOS = ['metric', 'pending-pods', 'n-plus-one'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 export const CONSOLIDATION_POLICIES = ['require', 'warn', 'skip'] as const;
 export type ConsolidationPolicy = (typeof CONSOLIDATION_POLICIES)[number];
@@ -86,6 +86,8 @@ export interface Config {
   minReplicas: number;
   maxReplicas: number;
   gpusPerPod: number;
+  /** n-plus-one: the N of the N -> N+1 -> N sequence, the baseline nodes the run fills and pins (1..32). */
+  baselineNodes: number;
   consolidation: ConsolidationPolicy;
   /** How long the pool must hold steady after scale-out (provision) and after scale-in (consolidation), ms; 0: no window. */
   stabilityWindowMs: number;
@@ -209,6 +211,13 @@ export interface RunState {
    * schedule and the stability windows check they survive the scale-out.
    */
   baselineNodeIds?: { name: string; uid: string }[];
+  /**
+   * n-plus-one: the nodes this run annotated karpenter.sh/do-not-disrupt (names; nodes that had it
+   * already are not listed). Cleanup and post remove exactly these annotations.
+   */
+  pinnedNodes?: string[];
+  /** n-plus-one: the run's NodeClaims that made the baseline (names): not the scale-out's, so provision and consolidation leave them out; cleanup removes them. */
+  baselineNodeClaims?: string[];
   /** When the run's namespace (which holds its Lease) was created, before the run's first change to the cluster: cleanup and post remove it when set. */
   namespaceCreatedAt?: string;
   /** When the run's Deployment was created (cluster time): NodeClaims made since then without a run label are this run's. Kept here so cleanup and post know it after the namespace is gone. */

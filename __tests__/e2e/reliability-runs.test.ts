@@ -22,7 +22,7 @@ import { toolsStage } from '../../src/stages/tools.js';
 import { RUN_LABEL_KEY } from '../../src/state.js';
 import type { Config, RunState } from '../../src/types.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
-import { bedKube } from '../support/cluster.js';
+import { bedKube, deleteNamespaces } from '../support/cluster.js';
 import { lineOn, runWithFault, stageOf, TOOL_CACHE, type FaultRun } from '../support/faults.js';
 import { bedKeyMaterial, findSecrets, wideSnapshot, type WideSnapshot } from '../support/leaks.js';
 
@@ -49,6 +49,10 @@ beforeAll(async () => {
   const { records, run } = await runStages([toolsStage, karpenterBuildStage, karpenterInstallStage, nodepoolStage], config);
   expect(records.map((r) => `${r.name}:${r.status}:${r.message}`).join('\n')).not.toMatch(/:fail:/);
   shared = { config, run };
+  // As a keep-installed run leaves it: Karpenter and its NodePool stay, the run's namespace (and
+  // with it the Lease that stops being renewed now) goes; else every run here would report it
+  // as a leftover of an earlier run.
+  await deleteNamespaces(bedKube(bed.kubeconfig), [run.namespace]);
 });
 afterAll(async () => {
   if (shared) {

@@ -63,7 +63,9 @@ describe('junit.xml', () => {
     // Each case names the requirement it is evidence for; setup stages say so.
     expect(xml).toContain('<testcase classname="gpu-autoscaling-conformance.cluster_autoscaling" name="provision"');
     expect(xml).toContain('<testcase classname="gpu-autoscaling-conformance.setup" name="preflight"');
-    expect(xml).toMatch(/name="workload"[^]*?<property name="requirement" value="cluster_autoscaling"\/>\s*<property name="requirement" value="pod_autoscaling"\/>/);
+    expect(xml).toMatch(
+      /name="workload"[^]*?<property name="requirement" value="cluster_autoscaling"\/>\s*<property name="requirement" value="pod_autoscaling"\/>/,
+    );
   });
 });
 

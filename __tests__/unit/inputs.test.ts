@@ -99,7 +99,7 @@ describe('readConfig', () => {
     ['gpus-per-pod zero', { 'gpus-per-pod': '0' }, 'input "gpus-per-pod": 0 is out of range; accepted: an integer from 1 to 16'],
     ['gpus-per-pod fraction', { 'gpus-per-pod': '1.5' }, 'input "gpus-per-pod": "1.5" is not an integer; accepted: an integer from 1 to 16'],
     ['unknown mode', { 'karpenter-mode': 'helm' }, 'input "karpenter-mode": "helm" is not supported; accepted: kind, registry, process, existing'],
-    ['unknown scenario', { scenario: 'gpu' }, 'input "scenario": "gpu" is not supported; accepted: metric, pending-pods'],
+    ['unknown scenario', { scenario: 'gpu' }, 'input "scenario": "gpu" is not supported; accepted: metric, pending-pods, n-plus-one'],
     ['unknown consolidation', { consolidation: 'maybe' }, 'input "consolidation": "maybe" is not supported; accepted: require, warn, skip'],
     ['unknown kwok-install', { 'kwok-install': 'yes' }, 'input "kwok-install": "yes" is not supported; accepted: install, skip'],
     [
@@ -443,5 +443,47 @@ describe('require-right-sizing', () => {
     expect(readConfig(() => '', env).config!.requireRightSizing).toBe(false);
     expect(readConfig((n) => (n === 'require-right-sizing' ? 'true' : ''), env).config!.requireRightSizing).toBe(true);
     expect(errorsFor({ 'require-right-sizing': 'yes' })).toEqual(['input "require-right-sizing": "yes" is not a boolean; accepted: true or false']);
+  });
+});
+
+describe('scenario n-plus-one and baseline-nodes', () => {
+  const read = (inputs: Record<string, string>) => readConfig((n) => inputs[n] ?? '', env);
+  it("defaults to N = 1 with the conformance draft's 30 s window, added to the workload, provision and consolidation budgets", () => {
+    const { errors, warnings, config } = read({ scenario: 'n-plus-one' });
+    expect(errors).toEqual([]);
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({ scenario: 'n-plus-one', baselineNodes: 1, stabilityWindowMs: 30_000 });
+    expect(config!.timeouts.workload).toBe(STAGE_TIMEOUTS_MS.provision + 30_000);
+    expect(config!.timeouts.provision).toBe(STAGE_TIMEOUTS_MS.provision + 30_000);
+    expect(read({}).config!.baselineNodes).toBe(1);
+    expect(read({}).config!.stabilityWindowMs).toBe(0);
+  });
+  it('accepts N from 1 to 32 and a window of its own; a workload timeout given is kept', () => {
+    const { config } = read({ scenario: 'n-plus-one', 'baseline-nodes': '2', 'stability-window': '5s', timeouts: 'workload=4m' });
+    expect(config).toMatchObject({ baselineNodes: 2, stabilityWindowMs: 5000 });
+    expect(config!.timeouts.workload).toBe(240_000);
+    expect(read({ scenario: 'n-plus-one', 'baseline-nodes': '32' }).config!.baselineNodes).toBe(32);
+  });
+  it.each([
+    ['0', 'input "baseline-nodes": 0 is out of range; accepted: an integer from 1 to 32'],
+    ['33', 'input "baseline-nodes": 33 is out of range; accepted: an integer from 1 to 32'],
+    ['two', 'input "baseline-nodes": "two" is not an integer; accepted: an integer from 1 to 32'],
+  ])('rejects baseline-nodes %s, naming the input and what is accepted', (v, message) => {
+    expect(errorsFor({ scenario: 'n-plus-one', 'baseline-nodes': v })).toEqual([message]);
+  });
+  it('ignores min-replicas >= max-replicas (the trigger is one pod), but warns that they, and the metric inputs, have no effect', () => {
+    const { errors, warnings } = read({ scenario: 'n-plus-one', 'min-replicas': '5', 'max-replicas': '2', 'metric-name': 'x' });
+    expect(errors).toEqual([]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^input "metric-name": has no effect in scenario n-plus-one/),
+      expect.stringMatching(/^input "min-replicas": has no effect in scenario n-plus-one/),
+      expect.stringMatching(/^input "max-replicas": has no effect in scenario n-plus-one: .* used only in scenario metric or pending-pods/),
+    ]);
+  });
+  it('warns when baseline-nodes is set with another scenario', () => {
+    expect(read({ 'baseline-nodes': '3' }).warnings).toEqual([
+      'input "baseline-nodes": has no effect in scenario metric: it is the N of the N -> N+1 -> N sequence, used only in scenario n-plus-one; remove it, or choose that scenario',
+    ]);
+    expect(read({ scenario: 'pending-pods', 'baseline-nodes': '1' }).warnings).toEqual([]);
   });
 });

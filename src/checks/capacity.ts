@@ -32,15 +32,22 @@ export interface RunIdentity {
    * the pool: claims then count by time.
    */
   poolIsRuns?: boolean;
+  /**
+   * NodeClaims (names) of the run that are not the scale-out's: the baseline the n-plus-one
+   * scenario made for itself. Provision and consolidation leave them out; cleanup does not.
+   */
+  exclude?: readonly string[];
 }
 
 /**
  * Whether a NodeClaim is this run's: of the pool, and carrying this run's label, or (when the
- * NodePool template does not set the label) created since the run's workload appeared. Pure.
+ * NodePool template does not set the label) created since the run's workload appeared; never one
+ * of `exclude` (the baseline the run made). Pure.
  */
 export function isRunNodeClaim(nc: k8s.KubernetesObject, id: RunIdentity): boolean {
   const labels = nc.metadata?.labels ?? {};
   if (labels[NODEPOOL_LABEL] !== id.pool) return false;
+  if (id.exclude?.includes(nc.metadata?.name ?? '')) return false;
   const run = labels[id.runLabel.key];
   if (run === id.runLabel.value) return true;
   if (run !== undefined && id.poolIsRuns !== false) return false;

@@ -69,11 +69,21 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
       return { cluster: [['get', 'apiregistration.k8s.io', 'apiservices']], namespaced: [['get', 'external.metrics.k8s.io', config.metricName]] };
     case 'workload':
       return {
-        cluster: RUN_NAMESPACE,
+        cluster: [
+          ...RUN_NAMESPACE,
+          // n-plus-one: the baseline is made (its fill pods and nodes watched, its NodeClaims told apart) and pinned (do-not-disrupt).
+          ...(config.scenario === 'n-plus-one'
+            ? ([
+                ['get,list,watch,patch', '', 'nodes'],
+                ['list', KARPENTER, 'nodeclaims'],
+              ] as Rule[])
+            : []),
+        ],
         namespaced: [
           ...RUN_LEASE,
           ['get,create,patch', 'apps', 'deployments'],
           ...(config.scenario === 'metric' ? ([['get,create,patch', 'autoscaling', 'horizontalpodautoscalers']] as Rule[]) : []),
+          ...(config.scenario === 'n-plus-one' ? ([['list,watch', '', 'pods']] as Rule[]) : []),
         ],
       };
     case 'hpa':
@@ -120,6 +130,8 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
         cluster: [
           ['delete,list,watch', '', 'namespaces'],
           ['delete,list,watch', KARPENTER, 'nodeclaims'],
+          // n-plus-one: the do-not-disrupt annotations the run put on its baseline nodes.
+          ...(config.scenario === 'n-plus-one' ? ([['patch', '', 'nodes']] as Rule[]) : []),
         ],
         namespaced: [],
       };

@@ -67,8 +67,9 @@ export function poolTolerations(pool: Pick<NodePoolSpec, 'manifests'>, existing:
   return out;
 }
 
-/** Replicas the Deployment starts with: minReplicas under an HPA, straight to max without one. */
-export const initialReplicas = (config: Config): number => (config.scenario === 'pending-pods' ? config.maxReplicas : config.minReplicas);
+/** Replicas the Deployment starts with: minReplicas under an HPA, straight to max without one, one trigger pod in n-plus-one. */
+export const initialReplicas = (config: Config): number =>
+  config.scenario === 'n-plus-one' ? 1 : config.scenario === 'pending-pods' ? config.maxReplicas : config.minReplicas;
 
 /**
  * The run's Namespace, labelled for the run; the mode tells other runs whether this one started

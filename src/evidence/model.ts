@@ -39,6 +39,8 @@ export interface Results {
     maxReplicas: number;
     gpusPerPod: number;
     consolidation: Config['consolidation'];
+    /** N of the n-plus-one scenario (null in the others). */
+    baselineNodes: number | null;
   };
   versions: Record<string, string>;
   cache: RunState['cache'];
@@ -98,6 +100,7 @@ export function buildResults(config: Config, run: RunState, stages: StageRecord[
       maxReplicas: config.maxReplicas,
       gpusPerPod: config.gpusPerPod,
       consolidation: config.consolidation,
+      baselineNodes: config.scenario === 'n-plus-one' ? config.baselineNodes : null,
     },
     versions: run.versions,
     cache: run.cache,

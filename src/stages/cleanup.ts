@@ -8,6 +8,8 @@ import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { probeUntil, waitFor, withSoftDeadline } from './wait.js';
 import { providerFor } from '../karpenter/index.js';
 import { runIdentity } from './identity.js';
+import { unpinNodes } from './pin.js';
+import { DO_NOT_DISRUPT } from '../checks/nplusone.js';
 import type { RunState } from '../types.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
@@ -49,6 +51,7 @@ export function createdNothing(run: RunState): boolean {
   return (
     run.baselineNodes === undefined &&
     run.namespaceCreatedAt === undefined &&
+    !run.pinnedNodes?.length &&
     run.appliedClusterObjects.length === 0 &&
     !run.karpenterPid &&
     run.helmReleases.length === 0
@@ -153,7 +156,20 @@ export const cleanupStage: Stage = {
       }
     };
     // Read before the namespace goes: claims without the run label are this run's when created since it.
-    const id = await runIdentity(kube, config, run).catch(() => ({ pool: config.nodePool.name, runLabel: run.runLabel, since: undefined }));
+    // The baseline NodeClaims an n-plus-one run made are the run's too: cleanup removes them.
+    const id = await runIdentity(kube, config, run, { withBaseline: true }).catch(() => ({
+      pool: config.nodePool.name,
+      runLabel: run.runLabel,
+      since: undefined,
+    }));
+
+    // n-plus-one: the baseline nodes the run pinned are released first, so that once the fill pods
+    // go with the namespace Karpenter may remove the nodes the run made; a node pinned before the run keeps its annotation.
+    if (run.pinnedNodes?.length)
+      await step(`${DO_NOT_DISRUPT} annotations`, async () => {
+        const unpinned = await unpinNodes(kube, run, () => ctx.checkpoint());
+        return unpinned.length ? `${DO_NOT_DISRUPT} removed from ${unpinned.length} node(s) this run pinned (${unpinned.join(', ')})` : undefined;
+      });
 
     await step(`namespace ${run.namespace}`, async () => {
       const r = await rawRequest(kube, `${NAMESPACES}/${run.namespace}`, { method: 'DELETE' });

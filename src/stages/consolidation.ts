@@ -134,6 +134,10 @@ export const consolidationStage: Stage = {
       expectUids: ids ? new Set(ids.map((n) => n.uid)) : undefined,
     });
     const held = steady ? `; held ${steady.windowMs / 1000} s without change` : '';
+    if (config.scenario === 'n-plus-one')
+      return pass(
+        `trigger deleted; NodePool ${pool} back to exactly N = ${baseline} node(s), the baseline's same UIDs (${(ids ?? []).map((n) => n.name).join(', ')}), still pinned and filled; the trigger's NodeClaims gone${held}`,
+      );
     return pass(
       ids
         ? `NodePool ${pool} back to exactly its ${baseline} baseline node(s), same UIDs; this run's NodeClaims gone${held}`

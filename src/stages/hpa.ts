@@ -8,7 +8,7 @@ import { pass, type Stage } from './stage.js';
 
 export const hpaStage: Stage = {
   name: 'hpa',
-  skipReason: (config) => (config.scenario === 'pending-pods' ? 'scenario pending-pods has no HPA' : undefined),
+  skipReason: (config) => (config.scenario !== 'metric' ? `scenario ${config.scenario} has no HPA` : undefined),
   async run(stageCtx) {
     const ctx = withSoftDeadline(stageCtx, 'hpa');
     const { config, run } = ctx;

@@ -7,7 +7,7 @@ import { pass, type Stage } from './stage.js';
 
 export const metricStage: Stage = {
   name: 'metric',
-  skipReason: (config) => (config.scenario === 'pending-pods' ? 'scenario pending-pods does not use a metric' : undefined),
+  skipReason: (config) => (config.scenario !== 'metric' ? `scenario ${config.scenario} does not use a metric` : undefined),
   async run(stageCtx) {
     const ctx = withSoftDeadline(stageCtx, 'metric');
     const { config, run } = ctx;

@@ -2,6 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { findTrigger, isKarpenterEvent, judgeTrigger, summarizeSchedule, type TriggerSearch } from '../checks/pods.js';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
 import { desiredReplicas, formatTaint, untoleratedTaints, WORKLOAD_NAME, WORKLOAD_SELECTOR, type Taint, type Toleration } from '../checks/workload.js';
+import { multiGpuTypes, triggerOnBaseline } from '../checks/nplusone.js';
 import { GPU_RESOURCE } from '../manifests.js';
 import { eventFirstTime } from '../kube/events.js';
 import { eventsItem, formatPods, workloadPods } from './inspect.js';
@@ -26,6 +27,18 @@ async function untoleratedOnPool(ctx: StageContext, pods: k8s.V1Pod[]): Promise<
   } catch {
     return undefined;
   }
+}
+
+/** n-plus-one: the trigger placed on a baseline node (one with GPUs to spare) fails naming the node and the pool's multi-GPU types. */
+async function failOnBaseline(ctx: StageContext, pods: k8s.V1Pod[]): Promise<void> {
+  const { config, run } = ctx;
+  const nodes = (await ctx.kube().core.listNode({ labelSelector: `${NODEPOOL_LABEL}=${config.nodePool.name}` })).items;
+  const why = triggerOnBaseline(pods, run.baselineNodeIds ?? [], nodes, multiGpuTypes(config.instanceTypes, config.nodePool.manifests));
+  if (why)
+    throw new StageFailure(
+      `Expected the trigger Unschedulable for lack of ${GPU_RESOURCE} on the full baseline (N = ${run.baselineNodeIds?.length ?? 0}); ${why}`,
+      `give the NodePool only instance types of one GPU per node (its node.kubernetes.io/instance-type requirement), so each fill pod fills its node`,
+    );
 }
 
 export const pendingStage: Stage = {
@@ -87,6 +100,7 @@ export const pendingStage: Stage = {
           `make the pods fit NodePool ${config.nodePool.name}'s nodes but for their GPUs: a taint they do not tolerate, a cordoned node or an affinity keeps them off whatever the GPU capacity (kubectl describe nodes -l karpenter.sh/nodepool=${config.nodePool.name})`,
         );
       }
+      if (config.scenario === 'n-plus-one') await failOnBaseline(ctx, seen.pods);
       throw new StageFailure(
         `Expected overflow pods Unschedulable; saw all ${desired} pod(s) scheduled on existing nodes without any FailedScheduling:\n${formatPods(seen.pods)}`,
         `the cluster already had room, so nothing triggered autoscaling: raise max-replicas or gpus-per-pod above the free GPUs of NodePool ${config.nodePool.name}`,

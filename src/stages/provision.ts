@@ -221,6 +221,12 @@ export const provisionStage: Stage = {
       },
       { expected: `${wanted.size} new Node(s) of NodePool ${pool} Ready with nvidia.com/gpu allocatable above the baseline of ${baseline}`, next: NEXT },
     );
+    // n-plus-one: one trigger pod makes exactly one node: N+1, not more.
+    if (config.scenario === 'n-plus-one' && poolUids.size !== baseline + 1)
+      throw new StageFailure(
+        `Expected N+1 = ${baseline + 1} node(s) in NodePool ${pool} (baseline N = ${baseline}, one trigger pod); saw ${poolUids.size}: the run's new node(s) ${nodes.map((n) => n.metadata?.name).join(', ')}`,
+        `read Karpenter's log (diagnostics) for why it made more than one node for one pod (NodeClaims of this run: ${claims.map(name).join(', ')})`,
+      );
     const ready = extremeTime(nodes, conditionTime('Ready'), (n) => n.metadata?.name ?? '?', 'max');
     if (ready)
       ctx.mark({
@@ -259,6 +265,10 @@ export const provisionStage: Stage = {
     });
     const gpus = rows.reduce((s, r) => s + r.gpus, 0);
     const steady = await holdSteady(ctx, { pool, windowMs: config.stabilityWindowMs, after: 'after scale-out', expectUids: poolUids });
+    if (config.scenario === 'n-plus-one')
+      return pass(
+        `N+1 = ${poolUids.size} node(s): ${claims.length} NodeClaim(s) of the trigger Initialized, ${nodes.length} new node(s) Ready (${rows.map((r) => r.instanceType).join(', ')}) with ${gpus} GPU(s); ${ids?.length ?? 0} baseline node(s) intact${steady ? `; pool held ${steady.windowMs / 1000} s without change` : ''}`,
+      );
     return pass(
       `${claims.length} NodeClaim(s) Initialized; ${nodes.length} node(s) Ready (${rows.map((r) => r.instanceType).join(', ')}) with ${gpus} GPU(s) for ${needed} needed${ids ? `; ${ids.length} baseline node(s) intact` : ''}${steady ? `; pool held ${steady.windowMs / 1000} s without change` : ''}`,
     );

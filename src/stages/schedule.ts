@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { judgeBaseline } from '../checks/baseline.js';
 import { INSTANCE_TYPE_LABEL, NODEPOOL_LABEL } from '../checks/capacity.js';
+import { multiGpuTypes, triggerOnBaseline } from '../checks/nplusone.js';
 import { summarizeSchedule, type ScheduleSummary } from '../checks/pods.js';
 import { gpusIn } from '../checks/quantity.js';
 import { judgeRightSizing, podRequest, RIGHT_SIZING_NEXT } from '../checks/rightsizing.js';
@@ -59,6 +60,16 @@ export const scheduleStage: Stage = {
         `check the Deployment's nodeSelector ${NODEPOOL_LABEL}=${pool} and the labels of the nodes`,
       );
     }
+    // n-plus-one: the trigger is the +1: it must run on a node that is not one of the baseline's.
+    const onBaseline =
+      config.scenario === 'n-plus-one'
+        ? triggerOnBaseline(pods, run.baselineNodeIds ?? [], nodes, multiGpuTypes(config.instanceTypes, config.nodePool.manifests))
+        : undefined;
+    if (onBaseline)
+      throw new StageFailure(
+        `Expected the trigger Running on a new node (N+1), not on one of the ${run.baselineNodeIds?.length ?? 0} baseline node(s); ${onBaseline}`,
+        `give the NodePool only instance types of one GPU per node (its node.kubernetes.io/instance-type requirement), so each fill pod fills its node`,
+      );
     run.outputs.podsScheduled = strict.runningOnPool.length;
     if (strict.lastRunning)
       ctx.mark({
@@ -95,6 +106,13 @@ export const scheduleStage: Stage = {
       throw new StageFailure(`Expected the cheapest placement of the pods (require-right-sizing: true); saw ${sizing.sentence}`, RIGHT_SIZING_NEXT);
     if (!sizing.ok) ctx.warning(`right-sizing: ${sizing.sentence}`);
     const types = [...new Set(sizing.perNode.map((s) => s.instanceType))].join(', ');
+    if (config.scenario === 'n-plus-one') {
+      const base = run.baselineNodeIds?.length ?? 0;
+      const on = Object.keys(strict.perNode).join(', ');
+      return pass(
+        `trigger Running on new node ${on} (${types}), not a baseline node; N+1 = ${nodes.filter((n) => !n.metadata?.deletionTimestamp).length} node(s) in NodePool ${pool}, the ${base} baseline node(s) intact; ${sizing.sentence}`,
+      );
+    }
     return pass(
       `${strict.runningOnPool.length}/${desired} replicas Running on ${Object.keys(strict.perNode).length} node(s) of NodePool ${pool} (${types}); ${sizing.sentence}`,
     );

@@ -19,7 +19,7 @@ export interface SteadyResult {
 
 /**
  * Holds the stage until the NodePool's nodes have not changed for `windowMs` (from the first
- * list of the window), or fails naming the change. `expectUids`: the node UIDs the pool must hold
+ * look at which the pool is settled: every node Ready, none going), or fails naming the change. `expectUids`: the node UIDs the pool must hold
  * at the start of the window (the verdict just reached), checked on that first list.
  */
 export async function holdSteady(
@@ -31,10 +31,13 @@ export async function holdSteady(
     return undefined;
   }
   const window = new AbortController();
-  const startedAt = new Date();
-  const timer = setTimeout(() => window.abort(new Error('window passed')), opts.windowMs);
+  const lookedAt = new Date();
+  let startedAt = lookedAt;
+  let timer: NodeJS.Timeout | undefined;
   const signal = AbortSignal.any([ctx.signal, window.signal]);
   let first: Map<string, NodeState> | undefined;
+  let checkedUids = false;
+  let unsettled: string | undefined;
   const since = () => `${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s`;
   const what = `NodePool ${opts.pool} steady for ${formatDuration(opts.windowMs)} ${opts.after}`;
   try {
@@ -48,15 +51,24 @@ export async function holdSteady(
       until: (items) => {
         const now = poolState(items.values());
         if (!first) {
-          first = now;
           const uids = new Set(now.keys());
-          if (opts.expectUids && (uids.size !== opts.expectUids.size || [...opts.expectUids].some((u) => !uids.has(u)))) {
+          if (!checkedUids && opts.expectUids && (uids.size !== opts.expectUids.size || [...opts.expectUids].some((u) => !uids.has(u)))) {
             const missing = [...opts.expectUids].filter((u) => !uids.has(u));
             throw new StageFailure(
               `Expected ${what}; at its start the pool was not what was reached: ${formatPoolState(now)}${missing.length ? ` (${missing.length} node(s) gone: uid ${missing.join(', ')})` : ''}`,
               "the pool changed right after the verdict: check Karpenter's log (diagnostics) for disruption or replacement of these nodes",
             );
           }
+          checkedUids = true;
+          // The window starts once the pool is settled (every node Ready, none going): a node's
+          // Ready condition still being written as the verdict is taken is not a flap of the pool.
+          if (![...now.values()].every((n) => n.ready && !n.deleting)) {
+            unsettled ??= formatPoolState(now);
+            return undefined;
+          }
+          first = now;
+          startedAt = new Date();
+          timer = setTimeout(() => window.abort(new Error('window passed')), opts.windowMs);
           return undefined;
         }
         const change = describeChange(first, now);
@@ -81,7 +93,7 @@ export async function holdSteady(
       ctx.evidence({
         title: `Stability window ${opts.after}`,
         command: `kubectl get nodes -l ${NODEPOOL_LABEL}=${opts.pool} --watch`,
-        output: `held ${formatDuration(opts.windowMs)} (${result.startedAt} .. ${result.endedAt}) without change: ${result.state}`,
+        output: `held ${formatDuration(opts.windowMs)} (${result.startedAt} .. ${result.endedAt}) without change: ${result.state}${unsettled ? `; the window started once the pool had settled, ${((startedAt.getTime() - lookedAt.getTime()) / 1000).toFixed(1)} s after its first look (${unsettled})` : ''}`,
       });
       return result;
     }

@@ -124,7 +124,8 @@ export function specs(l: Layout): Record<string, Spec> {
     },
     kwok: {
       // the nodes Karpenter's KWOK provider creates carry kwok.x-k8s.io/node=fake; no stage config
-      // given, so kwok applies its default node (init + heartbeat) and pod (ready, complete, delete) stages
+      // given, so kwok applies its default node (init + heartbeat) and pod (ready, complete, delete) stages,
+      // and renews each node's Lease in kube-node-lease
       cmd: [
         bin.kwok,
         `--kubeconfig=${kc('kwok')}`,
@@ -135,6 +136,10 @@ export function specs(l: Layout): Record<string, Spec> {
         `--server-address=127.0.0.1:${p.kwok}`,
         '--cidr=10.244.0.1/16',
         '--node-ip=10.0.0.1',
+        // Node leases renewed every 10 s, as a kubelet does: without them (kwok's flag default is 0)
+        // the node lifecycle controller marks every node Unknown 50 s after its last status change
+        // and kwok sets it Ready again, a flap any node living past ~50 s shows (n-plus-one's baseline).
+        '--node-lease-duration-seconds=40',
       ],
       log: log('kwok'),
       port: p.kwok,
