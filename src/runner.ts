@@ -85,8 +85,8 @@ async function runEach(
       opts.onCheckpoint?.(run);
       let result: StageResult | { status: 'fail'; message: string };
       try {
-        // Before the run's first change to the cluster, its namespace and Lease: from then on other runs see it live.
-        const work = stage.changesCluster
+        // Before the run makes its namespace (and so its NodeClaims), the Lease in it: from then on other runs see it live.
+        const work = stage.makesRunNamespace
           ? heartbeat.hold(ctx.kube(), config, signal).then(() => {
               ctx.checkpoint();
               return stage.run(ctx);

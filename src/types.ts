@@ -218,7 +218,7 @@ export interface RunState {
   pinnedNodes?: string[];
   /** n-plus-one: the run's NodeClaims that made the baseline (names): not the scale-out's, so provision and consolidation leave them out; cleanup removes them. */
   baselineNodeClaims?: string[];
-  /** When the run's namespace (which holds its Lease) was created, before the run's first change to the cluster: cleanup and post remove it when set. */
+  /** When the run's namespace (which holds its Lease) was created, just before the workload stage: cleanup and post remove it when set. */
   namespaceCreatedAt?: string;
   /** When the run's Deployment was created (cluster time): NodeClaims made since then without a run label are this run's. Kept here so cleanup and post know it after the namespace is gone. */
   workloadCreatedAt?: string;

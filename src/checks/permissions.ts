@@ -21,8 +21,7 @@ const KWOK = 'karpenter.kwok.sh';
 
 const LEASES = 'coordination.k8s.io';
 /**
- * The run's namespace and its Lease, made before the run's first change to the cluster (by
- * whichever of karpenter-install, nodepool and workload runs first) and renewed every 5 s.
+ * The run's namespace and its Lease, made just before the workload stage and renewed every 5 s.
  * Server-side apply of the namespace is a patch; the namespace takes the Lease with it at cleanup.
  */
 const RUN_NAMESPACE: Rule[] = [['create,get,patch', '', 'namespaces']];
@@ -53,17 +52,16 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
       };
     case 'karpenter-install':
       // What installing means differs by mode: the mode's provider says (src/karpenter/).
-      return { cluster: [...RUN_NAMESPACE, ...installRules], namespaced: RUN_LEASE };
+      return { cluster: installRules, namespaced: [] };
     case 'nodepool':
       return {
         cluster: [
-          ...RUN_NAMESPACE,
           ['get,list,watch,create,patch,delete', KARPENTER, 'nodepools'],
           ['get,create,patch,delete', KWOK, 'kwoknodeclasses'],
           // The KWOKNodeClass's declared Ready status is set by the stage (the apiserver does not default it).
           ['patch', KWOK, 'kwoknodeclasses', 'status'],
         ],
-        namespaced: RUN_LEASE,
+        namespaced: [],
       };
     case 'metric':
       return { cluster: [['get', 'apiregistration.k8s.io', 'apiservices']], namespaced: [['get', 'external.metrics.k8s.io', config.metricName]] };

@@ -73,7 +73,7 @@ export const initialReplicas = (config: Config): number =>
 
 /**
  * The run's Namespace, labelled for the run; the mode tells other runs whether this one started
- * a Karpenter of its own. Made before the run's first change to the cluster (it holds the run's
+ * a Karpenter of its own. Made just before the workload stage (it holds the run's
  * Lease, src/stages/heartbeat.ts) and applied again, unchanged, with the workload. Pure.
  */
 export function runNamespace(config: Pick<Config, 'karpenterMode'>, run: Pick<RunState, 'namespace' | 'runLabel'>): k8s.KubernetesObject {

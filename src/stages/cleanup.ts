@@ -42,7 +42,7 @@ function waitGone(ctx: StageContext, path: string, name: string, what: string): 
 
 /**
  * True when the run cannot have created anything: neither preflight nor workload recorded a
- * baseline, the run made no namespace (with its Lease, before its first change to the cluster),
+ * baseline, the run made no namespace (with its Lease, just before the workload stage),
  * and no install step recorded an object, release or process. Cleanup then touches nothing, so
  * a run that failed early (cluster unreachable, no permissions) does not report "left behind"
  * for objects that never existed. Pure.

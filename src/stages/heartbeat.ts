@@ -3,12 +3,16 @@
 // why liveness is judged on the API server's clock). Best effort: a renewal that fails is tried
 // again at the next tick.
 //
-// Where the Lease lives: the run's namespace, made with the Lease before the run's first stage
-// that can change the cluster (Stage.changesCluster: karpenter-install, then nodepool, both
-// before workload, which used to make the namespace); consolidation leaves the namespace to cleanup. So every object a run makes (its Karpenter, CRDs, NodePool,
-// NodeClaims) exists only while its Lease does, and a concurrent run never takes a live run's
-// NodePool for a leftover; the Lease goes with the namespace at cleanup. (A namespace that always
-// exists, e.g. default, would need the Lease deleted by hand and would collect stale Leases.)
+// Where the Lease lives: the run's namespace, made with the Lease just before the workload stage
+// (Stage.makesRunNamespace), which is when a run first makes what another run could take for a
+// leftover (its namespace, then its NodeClaims); consolidation leaves the namespace to cleanup,
+// and the Lease goes with it. Not earlier: a namespace cannot be deleted while an aggregated API
+// is unavailable (the namespace controller cannot list its resources), and a broken metrics
+// adapter is how a run fails in metric, before workload; made there, the failed run's cleanup
+// would hang on it. The price: from karpenter-install to workload a run's NodePool and Karpenter
+// carry no live Lease, so a process-mode run started in that window does not see the first run's
+// Karpenter as live (preflight still sees its CRDs and NodePool; leftovers are only namespaces
+// and NodeClaims, which that run does not have yet).
 import { iso } from '../checks/conditions.js';
 import { HEARTBEAT_INTERVAL_MS, renewedLease, runLease, type Lease } from '../checks/liveness.js';
 import { runNamespace } from '../checks/workload.js';

@@ -5,7 +5,6 @@ import { pass, type Stage } from './stage.js';
 
 export const karpenterInstallStage: Stage = {
   name: 'karpenter-install',
-  changesCluster: true,
   async run(ctx) {
     return pass(await providerFor(ctx.config).install(ctx));
   },

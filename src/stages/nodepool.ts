@@ -81,7 +81,6 @@ export function asYaml(obj: k8s.KubernetesObject): string {
 
 export const nodepoolStage: Stage = {
   name: 'nodepool',
-  changesCluster: true,
   async run(ctx) {
     const { config, run } = ctx;
     const kube = ctx.kube();

@@ -28,8 +28,11 @@ export type StageResult = { status: 'pass'; message: string } | { status: 'skip'
 
 export interface Stage {
   name: StageName;
-  /** The stage can change the cluster: the run's namespace and Lease are made before it runs (src/stages/heartbeat.ts). */
-  changesCluster?: boolean;
+  /**
+   * The stage makes what other runs could take for a leftover (the run's namespace, its
+   * NodeClaims): the run's namespace and Lease are made before it runs (src/stages/heartbeat.ts).
+   */
+  makesRunNamespace?: boolean;
   /** Why this stage does not apply to the config (scenario, mode), or undefined when it does. */
   skipReason?(config: Config): string | undefined;
   /** Runs the check. Throws (StageFailure or any Error) to fail the stage. */

@@ -71,7 +71,7 @@ async function nodePoolInUse(kube: Kube, config: Config): Promise<{ pool: NodePo
 
 export const workloadStage: Stage = {
   name: 'workload',
-  changesCluster: true,
+  makesRunNamespace: true,
   async run(ctx) {
     const { config, run } = ctx;
     const kube = ctx.kube();
@@ -103,7 +103,7 @@ export const workloadStage: Stage = {
     for (const o of objects) applied.push(await applyObject(kube, o));
     const [ns, deployment, hpa] = applied as Obj[];
     // Recorded at once: cleanup and post tell this run's NodeClaims by the Deployment's creation
-    // (the namespace, which holds the run's Lease, was made earlier, before the run's first change).
+    // (the namespace, which holds the run's Lease, was made just before this stage).
     run.namespaceCreatedAt ??= new Date(ns!.metadata.creationTimestamp).toISOString();
     run.workloadCreatedAt = new Date(deployment!.metadata.creationTimestamp).toISOString();
     ctx.checkpoint();
