@@ -194,7 +194,8 @@ describe('karpenter-mode process', () => {
       expect(result.records[0]!.status).toBe('fail');
       expect(result.records[0]!.message).toContain(`Expected a healthy Karpenter Deployment with a Ready pod; found ${ns}/karpenter: 0/1 ready`);
     } finally {
-      await kube.core.deleteNamespace({ name: ns });
+      // Gone, not only deleted: the next file's preflight would find its Deployment a foreign Karpenter.
+      await deleteNamespaces(kube, [ns]);
     }
   });
 
