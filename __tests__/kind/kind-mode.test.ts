@@ -39,6 +39,22 @@ describe('karpenter-mode kind on a real kind cluster', () => {
     expect(await kindSnapshot(k.kube)).toEqual(k.before);
   });
 
+  it('the n-plus-one scenario passes with Karpenter as a pod: baseline of 1 pinned and filled, N+1, back to exactly N, pins removed', async () => {
+    const r = await run({ scenario: 'n-plus-one', 'baseline-nodes': '1', 'stability-window': '5s' });
+    expect(r.main.code, r.main.stdout.slice(-3000)).toBe(0);
+    expect(r.outputs.result).toBe('pass');
+    for (const name of STAGE_NAMES)
+      expect(r.results.stages.find((s) => s.name === name)?.status, name).toBe(['metric', 'hpa'].includes(name) ? 'skip' : 'pass');
+    expect(r.results.scenario.baselineNodes).toBe(1);
+    expect(r.results.stages.find((s) => s.name === 'schedule')!.message).toMatch(/^trigger Running on new node \S+ .*not a baseline node; N\+1 = 2 node\(s\)/);
+    expect(r.results.stages.find((s) => s.name === 'consolidation')!.message).toContain('back to exactly');
+    expect(r.post.code).toBe(0);
+    // No node keeps a do-not-disrupt pin, and nothing of the run is left.
+    const nodes = await k.kube.core.listNode();
+    expect(nodes.items.filter((n) => n.metadata?.annotations?.['karpenter.sh/do-not-disrupt'])).toEqual([]);
+    expect(await kindSnapshot(k.kube)).toEqual(k.before);
+  });
+
   it('a chart value that makes Karpenter crash fails karpenter-install at once, with its log and restarts in the evidence', async () => {
     const values = path.join(makeRunnerDirs().temp, 'values.yaml');
     fs.writeFileSync(values, 'settings:\n  preferencePolicy: Sometimes\n');
