@@ -47,12 +47,12 @@ async function run(inputs: Record<string, string>): Promise<ActionResult & { res
   return { ...r, results, evidenceDir };
 }
 
-/** The cluster holds nothing of the run, and the Karpenter process it started is gone. */
-async function expectLeftAsFound(r: ActionResult): Promise<void> {
+/** The cluster holds nothing of the run, and the Karpenter process it started (if it got that far) is gone. */
+async function expectLeftAsFound(r: ActionResult, startedKarpenter = true): Promise<void> {
   expect(r.post.code).toBe(0);
   expect(await snapshot(bedKube(bed.kubeconfig))).toEqual(before);
   const pids = karpenterPidsOf(r.dirs);
-  expect(pids.length).toBeGreaterThan(0);
+  expect(pids.length > 0).toBe(startedKarpenter);
   for (const pid of pids) expect(alive(pid), `Karpenter pid ${pid}`).toBe(false);
 }
 
@@ -145,7 +145,9 @@ describe('process mode, end to end', () => {
       expect(failed.diagnostics.map((d) => d.title).join('\n')).toMatch(/APIService/);
       expect(r.summary).toContain('## GPU autoscaling conformance: FAIL');
       expect(expectArtifactMatches(r.evidenceDir, r.outputs['artifact-id']!)).toContain('results.json');
-      await expectLeftAsFound(r);
+      // Which stage sees the adapter gone first is a race with the aggregator's availability check:
+      // failed in preflight, the run started no Karpenter.
+      await expectLeftAsFound(r, r.outputs['failed-stage'] === 'metric');
     } finally {
       await startComponent(bed, 'prometheus-adapter');
     }
