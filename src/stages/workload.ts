@@ -23,7 +23,7 @@ import type { Kube } from '../kube/client.js';
 import { NODECLAIMS, NODEPOOLS, NODES, podsIn } from '../kube/paths.js';
 import { getJson } from '../kube/raw.js';
 import { formatDuration } from '../format.js';
-import type { Config, NodePoolSpec } from '../types.js';
+import type { Config, EvidenceItem, NodePoolSpec } from '../types.js';
 import { eventsItem, workloadPods } from './inspect.js';
 import { shipped } from '../paths.js';
 import { runIdentity } from './identity.js';
@@ -102,32 +102,13 @@ export const workloadStage: Stage = {
     const applied: k8s.KubernetesObject[] = [];
     for (const o of objects) applied.push(await applyObject(kube, o));
     const [ns, deployment, hpa] = applied as Obj[];
-    // Recorded at once: cleanup and post tell this run's NodeClaims by the Deployment's creation
-    // (the namespace, which holds the run's Lease, was made just before this stage).
-    run.namespaceCreatedAt ??= new Date(ns!.metadata.creationTimestamp).toISOString();
-    run.workloadCreatedAt = new Date(deployment!.metadata.creationTimestamp).toISOString();
-    ctx.checkpoint();
-    ctx.evidence({
-      title: `Namespace ${run.namespace}`,
-      command: `kubectl get namespace ${run.namespace} --show-labels`,
-      output: `created ${new Date(ns!.metadata.creationTimestamp).toISOString()} labels ${JSON.stringify(ns!.metadata.labels)}`,
-    });
+    recordCreated(ctx, ns!, deployment!);
     ctx.evidence({
       title: `Deployment ${WORKLOAD_NAME}`,
       command: `kubectl get deployment ${WORKLOAD_NAME} -n ${run.namespace} -o yaml`,
       output: describeDeployment(deployment!, poolTolerations(pool, (templates.deployment as Obj).spec?.template?.spec?.tolerations ?? [])),
     });
-    const { taints, startupTaints } = nodePoolTaints(pool);
-    ctx.evidence({
-      title: `Workload follows NodePool ${config.nodePool.name}`,
-      command: `kubectl get nodepool ${config.nodePool.name} -o jsonpath='{.spec.template.spec.taints}{.spec.template.spec.startupTaints}'`,
-      output: [
-        `nodeSelector ${NODEPOOL_LABEL}=${config.nodePool.name}`,
-        `NodePool taints: ${taints.map(formatTaint).join(', ') || '(none)'}`,
-        `NodePool startupTaints: ${startupTaints.map(formatTaint).join(', ') || '(none)'}`,
-        `(read from ${from}); every one tolerated by the pods`,
-      ].join('\n'),
-    });
+    ctx.evidence(followsPool(config.nodePool.name, pool, from));
     if (hpa) {
       const m = hpa.spec.metrics[0].external;
       ctx.evidence({
@@ -151,6 +132,38 @@ export const workloadStage: Stage = {
 };
 
 /**
+ * Records the run's namespace and first Deployment as made (cleanup and post tell this run's
+ * NodeClaims by the Deployment's creation; the namespace holds the run's Lease), saves the run
+ * state at once, and puts the namespace in the evidence.
+ */
+function recordCreated(ctx: StageContext, ns: Obj, deployment: Obj): void {
+  const { run } = ctx;
+  run.namespaceCreatedAt ??= new Date(ns.metadata.creationTimestamp).toISOString();
+  run.workloadCreatedAt = new Date(deployment.metadata.creationTimestamp).toISOString();
+  ctx.checkpoint();
+  ctx.evidence({
+    title: `Namespace ${run.namespace}`,
+    command: `kubectl get namespace ${run.namespace} --show-labels`,
+    output: `created ${new Date(ns.metadata.creationTimestamp).toISOString()} labels ${JSON.stringify(ns.metadata.labels)}`,
+  });
+}
+
+/** How the pods follow the NodePool: its selector, and the taints they tolerate. Pure. */
+function followsPool(name: string, pool: NodePoolSpec, from: string): EvidenceItem {
+  const { taints, startupTaints } = nodePoolTaints(pool);
+  return {
+    title: `Workload follows NodePool ${name}`,
+    command: `kubectl get nodepool ${name} -o jsonpath='{.spec.template.spec.taints}{.spec.template.spec.startupTaints}'`,
+    output: [
+      `nodeSelector ${NODEPOOL_LABEL}=${name}`,
+      `NodePool taints: ${taints.map(formatTaint).join(', ') || '(none)'}`,
+      `NodePool startupTaints: ${startupTaints.map(formatTaint).join(', ') || '(none)'}`,
+      `(read from ${from}); every one tolerated by the pods`,
+    ].join('\n'),
+  };
+}
+
+/**
  * The n-plus-one scenario's start (the conformance sequence N -> N+1 -> N): the fill Deployment
  * makes or finds N pool nodes, one fill pod on each; they are pinned (karpenter.sh/do-not-disrupt)
  * and become the baseline (with any the pool had before the run); the pool holds steady for the
@@ -166,14 +179,7 @@ async function nPlusOne(ctx: StageContext, templates: { deployment: Obj; hpa: Ob
   const ns = (await applyObject(kube, objects.namespace)) as Obj;
   const fill = (await applyObject(kube, objects.fill)) as Obj;
   // The run's NodeClaims are those made since its first Deployment: the fill's (the baseline it makes) among them.
-  run.namespaceCreatedAt ??= new Date(ns.metadata.creationTimestamp).toISOString();
-  run.workloadCreatedAt = new Date(fill.metadata.creationTimestamp).toISOString();
-  ctx.checkpoint();
-  ctx.evidence({
-    title: `Namespace ${run.namespace}`,
-    command: `kubectl get namespace ${run.namespace} --show-labels`,
-    output: `created ${run.namespaceCreatedAt} labels ${JSON.stringify(ns.metadata.labels)}`,
-  });
+  recordCreated(ctx, ns, fill);
   const fromPool = poolTolerations(pool, (templates.deployment as Obj).spec?.template?.spec?.tolerations ?? []);
   ctx.evidence({
     title: `Deployment ${FILL_NAME}`,
@@ -181,17 +187,7 @@ async function nPlusOne(ctx: StageContext, templates: { deployment: Obj; hpa: Ob
     output: `${describeDeployment(fill, fromPool)}
 podAntiAffinity: required among the fill pods on ${HOSTNAME_LABEL} (one pod per node: ${n} pod(s) hold ${n} node(s))`,
   });
-  const { taints, startupTaints } = nodePoolTaints(pool);
-  ctx.evidence({
-    title: `Workload follows NodePool ${name}`,
-    command: `kubectl get nodepool ${name} -o jsonpath='{.spec.template.spec.taints}{.spec.template.spec.startupTaints}'`,
-    output: [
-      `nodeSelector ${NODEPOOL_LABEL}=${name}`,
-      `NodePool taints: ${taints.map(formatTaint).join(', ') || '(none)'}`,
-      `NodePool startupTaints: ${startupTaints.map(formatTaint).join(', ') || '(none)'}`,
-      `(read from ${from}); every one tolerated by the pods`,
-    ].join('\n'),
-  });
+  ctx.evidence(followsPool(name, pool, from));
   const multi = multiGpuTypes(config.instanceTypes, pool.manifests);
   const warning = multiGpuWarning(name, multi);
   ctx.evidence({
