@@ -8,6 +8,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyObject, deleteObject, readManifests } from '../../src/kube/apply.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
+import type { Results } from '../../src/evidence/model.js';
 import { bedKube, snapshot, type ClusterSnapshot } from '../support/cluster.js';
 import { makeRunnerDirs, ROOT, runAction } from '../support/harness.js';
 import { userKubeconfig } from '../support/users.js';
@@ -58,6 +59,10 @@ describe('RBAC', () => {
     if (r.main.code !== 0) console.log(r.main.stdout.slice(-5000));
     expect(r.outputs).toMatchObject({ result: 'pass', 'failed-stage': '' });
     expect(r.main.stdout).toMatch(/preflight: pass in .* permissions allowed/);
+    // The roles are RBAC's, which a rules review lists in full: one request settles every permission.
+    const results = JSON.parse(fs.readFileSync(path.join(dirs.temp, 'evidence', 'results.json'), 'utf8')) as Results;
+    const permissions = results.stages.find((s) => s.name === 'preflight')!.evidence.find((e) => e.title.startsWith('Permissions'))!;
+    expect(permissions.output).toMatch(/^(\d+)\/\1 allowed \(1 review request\(s\)\)$/);
     expect(r.post.code).toBe(0);
     expect(await snapshot(bedKube(bed.kubeconfig))).toEqual(before);
   });

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { describePermission, type Permission } from '../../src/checks/permissions.js';
+import { describePermission, rulesAllow, unsettledByRules, type AccessRequest, type Permission, type PolicyRule } from '../../src/checks/permissions.js';
 import { permissionsFor } from '../../src/karpenter/index.js';
 import { INPUT_DEFAULTS } from '../../src/defaults.js';
 import { configFrom } from '../../src/inputs.js';
@@ -18,37 +18,7 @@ const root = path.resolve(import.meta.dirname, '../..');
 process.env.GAC_ACTION_ROOT = root;
 const env = { RUNNER_TEMP: fs.mkdtempSync(path.join(os.tmpdir(), 'rbac-')) };
 
-export interface PolicyRule {
-  apiGroups?: string[];
-  resources?: string[];
-  verbs: string[];
-  resourceNames?: string[];
-  nonResourceURLs?: string[];
-}
-/** One request as the authorizer sees it: a SelfSubjectAccessReview's resourceAttributes. */
-interface Request {
-  verb: string;
-  group: string;
-  resource: string;
-  subresource?: string;
-  name?: string;
-}
-
-const has = (list: string[] | undefined, v: string): boolean => (list ?? []).includes('*') || (list ?? []).includes(v);
-
-/** Does one rule allow the request? The RBAC authorizer's rules (plugin/pkg/auth/authorizer/rbac). */
-export function ruleAllows(rule: PolicyRule, r: Request): boolean {
-  if (!has(rule.verbs, r.verb) || !has(rule.apiGroups, r.group)) return false;
-  const combined = r.subresource ? `${r.resource}/${r.subresource}` : r.resource;
-  const resources = rule.resources ?? [];
-  const resourceOk = resources.some((x) => x === '*' || x === combined || (r.subresource !== undefined && x === `*/${r.subresource}`));
-  if (!resourceOk) return false;
-  // resourceNames narrow a rule to named objects: a request without a name (list, create, a
-  // SelfSubjectAccessReview without name) is not allowed by it.
-  if (rule.resourceNames && rule.resourceNames.length > 0) return r.name !== undefined && rule.resourceNames.includes(r.name);
-  return true;
-}
-const allows = (rules: PolicyRule[], r: Request): boolean => rules.some((rule) => ruleAllows(rule, r));
+const allows = rulesAllow;
 
 /** The rules of the RBAC objects in YAML text (Helm template lines dropped), by kind/name. */
 function rbacObjects(text: string): { kind: string; name: string; rules: PolicyRule[] }[] {
@@ -86,7 +56,7 @@ const inputsFor = (mode: KarpenterMode, scenario: string): Record<string, string
   scenario,
   ...(mode === 'registry' ? { 'image-repository': 'registry.example/karpenter-kwok' } : {}),
 });
-const toRequest = (p: Permission): Request => ({ verb: p.verb, group: p.group, resource: p.resource, subresource: p.subresource });
+const toRequest = (p: Permission): AccessRequest => ({ verb: p.verb, group: p.group, resource: p.resource, subresource: p.subresource });
 
 describe('the RBAC evaluation', () => {
   it('matches verbs, groups, resources, subresources and resourceNames as the authorizer does', () => {
@@ -103,6 +73,17 @@ describe('the RBAC evaluation', () => {
     expect(allows(rules, { verb: 'update', group: 'apps', resource: 'deployments', subresource: 'scale' })).toBe(true);
     expect(allows(rules, { verb: 'get', group: '', resource: 'services' })).toBe(false);
     expect(allows(rules, { verb: 'get', group: '', resource: 'services', name: 'kube-dns' })).toBe(true);
+  });
+
+  it('asks an access review for every permission a complete rules review does not show as allowed, and for all when it is incomplete', () => {
+    const perms = permissionsFor(configFrom(inputsFor('process', 'metric'), env), 'ns');
+    const base = role(BASE);
+    const missing = perms.filter((p) => !allows(base, toRequest(p)));
+    expect(missing.length).toBeGreaterThan(0); // process mode needs the Karpenter role too
+    expect(unsettledByRules(perms, { incomplete: false, resourceRules: base })).toEqual(missing);
+    expect(unsettledByRules(perms, { incomplete: false, resourceRules: rulesFor('process') })).toEqual([]);
+    expect(unsettledByRules(perms, { incomplete: true, resourceRules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] })).toEqual(perms);
+    expect(unsettledByRules(perms, undefined)).toEqual(perms);
   });
 });
 
@@ -145,8 +126,8 @@ describe('manifests/rbac.yaml grants what the preflight requires', () => {
 });
 
 /** Every (group, resource, verb, name) a rule grants, for the "does A cover B" check. */
-function expand(rule: PolicyRule): Request[] {
-  const out: Request[] = [];
+function expand(rule: PolicyRule): AccessRequest[] {
+  const out: AccessRequest[] = [];
   for (const group of rule.apiGroups ?? [])
     for (const res of rule.resources ?? [])
       for (const verb of rule.verbs)

@@ -174,3 +174,49 @@ export function describePermission(p: Permission): string {
 export function needsExternalMetrics(config: Config): boolean {
   return config.scenario === 'metric' && (config.stages.includes('metric') || config.stages.includes('hpa'));
 }
+
+/** An RBAC policy rule, as a Role or a SelfSubjectRulesReview lists it. */
+export interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+
+/** One request as the authorizer sees it: a SelfSubjectAccessReview's resourceAttributes. */
+export interface AccessRequest {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  name?: string;
+}
+
+const listed = (list: string[] | undefined, v: string): boolean => (list ?? []).includes('*') || (list ?? []).includes(v);
+
+/** Does one rule allow the request? As the RBAC authorizer decides (plugin/pkg/auth/authorizer/rbac). Pure. */
+export function ruleAllows(rule: PolicyRule, r: AccessRequest): boolean {
+  if (!listed(rule.verbs, r.verb) || !listed(rule.apiGroups, r.group)) return false;
+  const combined = r.subresource ? `${r.resource}/${r.subresource}` : r.resource;
+  const resourceOk = (rule.resources ?? []).some((x) => x === '*' || x === combined || (r.subresource !== undefined && x === `*/${r.subresource}`));
+  if (!resourceOk) return false;
+  // resourceNames narrow a rule to named objects: a request without a name (list, create, an
+  // access review without name) is not allowed by it.
+  if (rule.resourceNames && rule.resourceNames.length > 0) return r.name !== undefined && rule.resourceNames.includes(r.name);
+  return true;
+}
+
+/** Does any of the rules allow the request? Pure. */
+export const rulesAllow = (rules: PolicyRule[], r: AccessRequest): boolean => rules.some((rule) => ruleAllows(rule, r));
+
+/**
+ * The permissions a SelfSubjectRulesReview does not show as allowed, which still need a
+ * SelfSubjectAccessReview each. The review lists only what it can: when it says `incomplete`
+ * (a webhook or another authorizer that cannot list rules), an allow it shows may still be
+ * overridden, so nothing is taken from it. A rule never denies: what it does not allow is asked. Pure.
+ */
+export function unsettledByRules(perms: Permission[], review: { incomplete?: boolean; resourceRules?: PolicyRule[] } | undefined): Permission[] {
+  if (!review || review.incomplete) return perms;
+  return perms.filter((p) => !rulesAllow(review.resourceRules ?? [], p));
+}

@@ -171,12 +171,19 @@ export const cleanupStage: Stage = {
         return unpinned.length ? `${DO_NOT_DISRUPT} removed from ${unpinned.length} node(s) this run pinned (${unpinned.join(', ')})` : undefined;
       });
 
+    // The namespace controller holds every namespace deletion 5 s before it starts
+    // (namespaceDeletionGracePeriod): the delete is sent first and waited for after the steps that
+    // do not need it gone, so those 5 s overlap them instead of adding to them.
+    let namespaceDeleted: (() => Promise<string | undefined>) | undefined;
     await step(`namespace ${run.namespace}`, async () => {
       const r = await rawRequest(kube, `${NAMESPACES}/${run.namespace}`, { method: 'DELETE' });
       if (r.status === 404) return undefined;
       if (r.status >= 300) throw new Error(`delete answered HTTP ${r.status}: ${r.text.slice(0, 200)}`);
-      await waitGone(ctx, NAMESPACES, run.namespace, `Namespace ${run.namespace}`);
-      return `namespace ${run.namespace} deleted`;
+      namespaceDeleted = async () => {
+        await waitGone(ctx, NAMESPACES, run.namespace, `Namespace ${run.namespace}`);
+        return `namespace ${run.namespace} deleted`;
+      };
+      return undefined;
     });
 
     await step('NodeClaims of this run', async () => {
@@ -246,6 +253,8 @@ export const cleanupStage: Stage = {
       const removed = await providerFor(config).remove(run, config, ctx.signal);
       return removed.length ? removed.join(', ') : undefined;
     });
+    // Before the CRDs: the namespace controller discovers every namespaced resource while it empties the namespace.
+    if (namespaceDeleted) await step(`namespace ${run.namespace}`, namespaceDeleted);
     await step('CRDs and namespaces', () => removeObjects((kind) => lastKinds.has(kind)));
 
     ctx.evidence({

@@ -4,7 +4,7 @@ import { liveRuns, runsWithOwnKarpenter, serverTime, staleObjects, type Lease } 
 import { isTrue, type WithConditions } from '../checks/conditions.js';
 import { foreignKarpenter, KARPENTER_CRDS } from '../checks/foreign.js';
 import { KARPENTER_SELECTOR } from '../karpenter/existing.js';
-import { describePermission, needsExternalMetrics, type Permission } from '../checks/permissions.js';
+import { describePermission, needsExternalMetrics, unsettledByRules, type Permission } from '../checks/permissions.js';
 import { permissionsFor, providerFor } from '../karpenter/index.js';
 import type { Kube } from '../kube/client.js';
 import { apiServiceStatus } from './inspect.js';
@@ -13,10 +13,33 @@ import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { isConnectionError, isTlsError } from '../kube/transient.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
 
-/** Checks every permission with SelfSubjectAccessReviews, in parallel; returns the denied ones. */
-export async function deniedPermissions(kube: Kube, perms: Permission[]): Promise<Permission[]> {
+/**
+ * The rules the identity holds in `namespace`, from one SelfSubjectRulesReview; undefined when
+ * the server will not say (an old or restricted server: every permission is then asked alone).
+ */
+async function rulesReview(kube: Kube, namespace: string): Promise<k8s.V1SubjectRulesReviewStatus | undefined> {
+  try {
+    const r = await kube.authz.createSelfSubjectRulesReview({
+      body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } },
+    });
+    return r.status;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The permissions denied to the identity, and how many requests it took. One
+ * SelfSubjectRulesReview in the run's namespace settles what the authorizers can list: that
+ * namespace does not exist yet, so no RoleBinding can be in it and every rule it shows is
+ * cluster-wide, true for the cluster-wide checks and for the namespaced ones alike. The rest
+ * (everything, when the review is incomplete) get a SelfSubjectAccessReview each, in parallel,
+ * and only those decide a denial.
+ */
+export async function deniedPermissions(kube: Kube, perms: Permission[], namespace: string): Promise<{ denied: Permission[]; reviews: number }> {
+  const unsettled = unsettledByRules(perms, await rulesReview(kube, namespace));
   const results = await Promise.all(
-    perms.map(async (p) => {
+    unsettled.map(async (p) => {
       const r = await kube.authz.createSelfSubjectAccessReview({
         body: {
           apiVersion: 'authorization.k8s.io/v1',
@@ -27,7 +50,7 @@ export async function deniedPermissions(kube: Kube, perms: Permission[]): Promis
       return r.status?.allowed ? undefined : p;
     }),
   );
-  return results.filter((p): p is Permission => p !== undefined);
+  return { denied: results.filter((p): p is Permission => p !== undefined), reviews: 1 + unsettled.length };
 }
 
 /** Why a request failed below HTTP (refused, TLS), which fetch keeps in `cause`: " (<why>)" or "". Pure. */
@@ -152,11 +175,11 @@ export const preflightStage: Stage = {
     const version = await reachable(ctx);
 
     const perms = permissionsFor(config, run.namespace);
-    const denied = await deniedPermissions(kube, perms);
+    const { denied, reviews } = await deniedPermissions(kube, perms, run.namespace);
     ctx.evidence({
-      title: 'Permissions (SelfSubjectAccessReview)',
-      command: 'kubectl auth can-i <verb> <resource> [-n <namespace>]',
-      output: `${perms.length - denied.length}/${perms.length} allowed${denied.length ? `\ndenied:\n${denied.map(describePermission).join('\n')}` : ''}`,
+      title: 'Permissions (SelfSubjectRulesReview, then SelfSubjectAccessReview for what it does not show)',
+      command: `kubectl auth can-i --list -n ${run.namespace}; kubectl auth can-i <verb> <resource> [-n <namespace>]`,
+      output: `${perms.length - denied.length}/${perms.length} allowed (${reviews} review request(s))${denied.length ? `\ndenied:\n${denied.map(describePermission).join('\n')}` : ''}`,
     });
     if (denied.length > 0) {
       throw new StageFailure(
