@@ -73,7 +73,7 @@ function dirBytes(dir: string): number {
     .reduce((n, d) => n + fs.statSync(path.join(d.parentPath, d.name)).size, 0);
 }
 
-function figures(s: ActionSample): RunFigures {
+export function figures(s: ActionSample): RunFigures {
   const r = s.results;
   const o = r ? overhead(r, s.main.start, s.main.end) : undefined;
   return {
