@@ -35,7 +35,11 @@ export interface CacheService {
   close(): Promise<void>;
 }
 
-export async function startCacheService(): Promise<CacheService> {
+/**
+ * `forward`: where requests for the other services at ACTIONS_RESULTS_URL go (the artifact
+ * stand-in's URL), so one run can both use the cache and upload its evidence, as on a runner.
+ */
+export async function startCacheService(opts: { forward?: string } = {}): Promise<CacheService> {
   const entries: CacheEntry[] = [];
   const requests: string[] = [];
   const store = blobStore();
@@ -88,6 +92,7 @@ export async function startCacheService(): Promise<CacheService> {
       }
       if (store.handle(req, url, body, res)) return;
     }
+    if (opts.forward && !twirp && url.pathname.startsWith('/twirp/')) return forward(opts.forward, req, body, res);
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -109,4 +114,15 @@ export async function startCacheService(): Promise<CacheService> {
     ACTIONS_CACHE_SERVICE_V2: 'true',
   };
   return service;
+}
+
+/** Sends a request on to another loopback server as it came, and its answer back. */
+function forward(to: string, req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
+  const target = new URL(req.url ?? '/', to);
+  const out = http.request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(res);
+  });
+  out.on('error', () => res.writeHead(502).end());
+  out.end(body);
 }

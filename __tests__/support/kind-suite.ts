@@ -33,6 +33,8 @@ export interface KindSuite {
   kind: KindCluster;
   kube: Kube;
   sources: KindToolSources;
+  /** The artifact stand-in the runs upload their evidence to. */
+  results: ResultsService;
   /** The cluster as the file found it. */
   before: KindSnapshot;
   /** The runner's view of a kind-mode run with these inputs (over the defaults), not started. */
@@ -52,6 +54,7 @@ export function kindSuite(opts: { helm?: (bed: Bed) => { version: string; binary
     suite.kind = loadKind();
     suite.kube = connect({ kubeconfig: suite.kind.kubeconfig });
     service = await startResultsService();
+    suite.results = service;
     metrics = await startKindMetrics(suite.bed, suite.kind);
     suite.sources = await kindToolSources(suite.bed, opts.helm?.(suite.bed));
     suite.before = await kindSnapshot(suite.kube);

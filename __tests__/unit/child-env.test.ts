@@ -1,5 +1,9 @@
 // Child processes (helm, ko, go through src/tools/exec.ts; the Karpenter process) never get the
 // runner's tokens, the step's command files or its inputs; they keep what they need to work.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scrubbedEnv, withheldBecause } from '../../src/tools/child-env.js';
 import { run } from '../../src/tools/exec.js';
@@ -118,5 +122,20 @@ describe('scrubbedEnv', () => {
     } finally {
       process.env = saved;
     }
+  });
+});
+
+describe('exec.ts with files', () => {
+  it('feeds a file to stdin and writes stdout to a file byte for byte (an image archive through docker exec)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gac-exec-'));
+    const input = path.join(dir, 'in.bin');
+    const output = path.join(dir, 'out.bin');
+    const bytes = crypto.randomBytes(3 * 1024 * 1024 + 17); // several pipe buffers, not valid UTF-8
+    fs.writeFileSync(input, bytes);
+    const r = await run(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], { stdinFile: input, stdoutFile: output });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(fs.readFileSync(output).equals(bytes)).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

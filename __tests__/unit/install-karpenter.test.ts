@@ -2,7 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { deploymentHealthy, gpuNodePools, type NodePoolLike, reconciled } from '../../src/checks/karpenter.js';
-import { kindImagesArgs } from '../../src/karpenter/helm.js';
+import { criSnapshotter, importArgs, kindNodesArgs, nodeImagesArgs } from '../../src/karpenter/kind-image.js';
 import { providerFor } from '../../src/karpenter/index.js';
 import { minimalKubeconfig } from '../../src/karpenter/process.js';
 import { karpenterValues } from '../../src/karpenter/values.js';
@@ -90,8 +90,36 @@ describe('image references', () => {
     expect(manifestUrl('ghcr.io/o/kwok:latest@sha256:abc')).toBe('https://ghcr.io/v2/o/kwok/manifests/sha256:abc');
     expect(manifestUrl('kwok')).toBeUndefined();
   });
-  it("kind image check lists containerd's images on the control-plane node", () => {
-    expect(kindImagesArgs('gpu-ci')).toEqual(['exec', 'gpu-ci-control-plane', 'ctr', '-n', 'k8s.io', 'images', 'ls', '-q']);
+  it("kind image check finds the cluster's nodes by kind's label and lists each node's containerd images", () => {
+    expect(kindNodesArgs('gpu-ci')).toEqual(['ps', '--filter', 'label=io.x-k8s.kind.cluster=gpu-ci', '--format', '{{.Names}}']);
+    expect(nodeImagesArgs('gpu-ci-worker')).toEqual(['exec', 'gpu-ci-worker', 'ctr', '-n', 'k8s.io', 'images', 'ls', '-q']);
+  });
+  it('kind image archive: imported from stdin into the snapshotter the CRI plugin uses (containerd 1.x and 2.x config)', () => {
+    const v1 = ['[plugins]', '  [plugins."io.containerd.grpc.v1.cri"]', '    [plugins."io.containerd.grpc.v1.cri".containerd]', '      snapshotter = "native"'];
+    const v2 = [
+      "[plugins.'io.containerd.transfer.v1.local']",
+      "  [[plugins.'io.containerd.transfer.v1.local'.unpack_config]]",
+      "    snapshotter = 'zfs'",
+      "[plugins.'io.containerd.cri.v1.images']",
+      "  snapshotter = 'fuse-overlayfs'",
+    ];
+    expect(criSnapshotter(v1.join('\n'))).toBe('native');
+    expect(criSnapshotter(v2.join('\n'))).toBe('fuse-overlayfs');
+    expect(criSnapshotter('version = 2\n')).toBe('overlayfs');
+    expect(importArgs('n1', 'native')).toEqual([
+      'exec',
+      '-i',
+      'n1',
+      'ctr',
+      '-n',
+      'k8s.io',
+      'images',
+      'import',
+      '--all-platforms',
+      '--digests',
+      '--snapshotter=native',
+      '-',
+    ]);
   });
 });
 

@@ -64,7 +64,7 @@ export function describeBuild(r: BuildResult): string {
  * Builds Karpenter's KWOK provider for a mode (or takes it from the tool cache), records it in
  * the run state and the evidence, and returns the stage message.
  */
-export async function buildForMode(ctx: StageContext, opts: Pick<BuildOptions, 'mode' | 'target' | 'koEnv' | 'imagePresent'>): Promise<string> {
+export async function buildForMode(ctx: StageContext, opts: Pick<BuildOptions, 'mode' | 'target' | 'koEnv' | 'imageReady' | 'keepImage'>): Promise<string> {
   const { config } = ctx;
   const go = await requireGo(ctx);
   let r: BuildResult;

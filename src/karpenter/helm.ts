@@ -13,13 +13,13 @@ import { podsIn } from '../kube/paths.js';
 import { StageFailure, type StageContext } from '../stages/stage.js';
 import { probeUntil, waitFor } from '../stages/wait.js';
 import { HELM, KO } from '../tools/catalog.js';
-import { run } from '../tools/exec.js';
 import { helmUpgradeArgs, KARPENTER_RELEASE } from '../tools/helm.js';
 import type { KarpenterBuild } from '../tools/karpenter.js';
 import { manifestPresent } from '../tools/registry.js';
 import { which } from '../tools/which.js';
 import type { Config } from '../types.js';
 import { buildForMode, buildOf } from './build.js';
+import { kindImages } from './kind-image.js';
 import { applyCrds, crdRules } from './crds.js';
 import { helm, releaseExists, uninstallReleases } from './helm-cli.js';
 import { ensureKwok } from './kwok.js';
@@ -38,14 +38,20 @@ interface ImageTarget {
   pullPolicy: 'Never' | 'IfNotPresent';
   /** KWOK controller chart values this target needs. */
   kwokSet: string[];
-  /** Is a cached build's image still where the build put it? 'unknown' rebuilds, saying why. */
-  imagePresent(config: Config, build: KarpenterBuild, signal: AbortSignal, log: (m: string) => void): Promise<boolean>;
+  /**
+   * Is a cached build's image where the cluster gets it? It may put it there from the build's
+   * archive in `dir`; false or 'unknown' rebuilds, saying why.
+   */
+  imageReady(ctx: StageContext, build: KarpenterBuild, dir: string): Promise<boolean>;
+  /** Keeps the built image next to the build (the Actions cache then carries it to a new cluster); its file name. */
+  keepImage?(ctx: StageContext, image: string, dir: string): Promise<string>;
   preflight(ctx: StageContext): Promise<void>;
 }
 
-/** `docker exec <node> ctr -n k8s.io images ls -q`: the images containerd holds on a kind node. */
-export function kindImagesArgs(clusterName: string): string[] {
-  return ['exec', `${clusterName}-control-plane`, 'ctr', '-n', 'k8s.io', 'images', 'ls', '-q'];
+function dockerFor(what: string): string {
+  const docker = which('docker');
+  if (!docker) throw new StageFailure(`Expected docker on PATH to ${what} (karpenter-mode kind)`, 'run on a runner with docker, where the kind cluster runs');
+  return docker;
 }
 
 const KIND: ImageTarget = {
@@ -56,12 +62,19 @@ const KIND: ImageTarget = {
   pullPolicy: 'Never',
   // The KWOK chart's own advice for kind clusters.
   kwokSet: ['hostNetwork=true'],
-  async imagePresent(config, build, signal) {
-    const docker = which('docker');
-    if (!docker || !build.image) return false;
-    const r = await run(docker, kindImagesArgs(config.clusterName), { signal, allowFailure: true });
-    return r.code === 0 && r.stdout.split('\n').some((l) => l.trim() === build.image);
+  async imageReady(ctx, build, dir) {
+    if (!build.image) return false;
+    const images = kindImages(dockerFor('find the Karpenter image on the kind nodes'), ctx.config.clusterName, ctx.signal);
+    const missing = await images.missingOn(build.image);
+    if (missing.length === 0) return true;
+    if (!build.imageArchive) return false;
+    const started = Date.now();
+    await images.load(join(dir, build.imageArchive), missing);
+    if ((await images.missingOn(build.image)).length > 0) return false;
+    ctx.info(`loaded ${build.image} from the build's archive into ${missing.join(', ')} in ${Date.now() - started} ms`);
+    return true;
   },
+  keepImage: (ctx, image, dir) => kindImages(dockerFor('keep the Karpenter image'), ctx.config.clusterName, ctx.signal).keep(image, dir),
   async preflight(ctx) {
     const cp = `${ctx.config.clusterName}-control-plane`;
     const nodes = (await ctx.kube().core.listNode({ fieldSelector: `metadata.name=${cp}` })).items;
@@ -79,7 +92,8 @@ const REGISTRY: ImageTarget = {
   koEnv: (config) => ({ KO_DOCKER_REPO: config.imageRepository ?? '' }),
   pullPolicy: 'IfNotPresent',
   kwokSet: [],
-  async imagePresent(config, build, signal, log) {
+  async imageReady(ctx, build) {
+    const { config, signal } = ctx;
     if (!build.image) return false;
     const answer = await manifestPresent(build.image, { signal });
     if (typeof answer === 'object' && 'refused' in answer)
@@ -87,7 +101,7 @@ const REGISTRY: ImageTarget = {
         `Expected the registry to accept the runner's credentials for ${build.image}; ${answer.refused}`,
         `log in again with a token that can pull and push ${config.imageRepository ?? 'the image repository'} (docker login, or docker/login-action; DOCKER_CONFIG points at another config.json), then re-run`,
       );
-    if (typeof answer === 'object') log(`cannot tell whether ${build.image} is still in the registry: ${answer.unknown}; rebuilding`);
+    if (typeof answer === 'object') ctx.info(`cannot tell whether ${build.image} is still in the registry: ${answer.unknown}; rebuilding`);
     return answer === 'present';
   },
   preflight: async () => undefined,
@@ -267,7 +281,8 @@ function helmProvider(t: ImageTarget): KarpenterProvider {
         mode: t.mode,
         target: t.target(ctx.config),
         koEnv: t.koEnv(ctx.config),
-        imagePresent: (b) => t.imagePresent(ctx.config, b, ctx.signal, ctx.info),
+        imageReady: (b, dir) => t.imageReady(ctx, b, dir),
+        ...(t.keepImage ? { keepImage: (image: string, dir: string) => t.keepImage!(ctx, image, dir) } : {}),
       }),
     install,
     async diagnose(ctx) {

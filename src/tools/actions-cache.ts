@@ -59,6 +59,7 @@ export function actionsCacheKey(name: string, version: string, platform: string)
 
 /** Bytes of the files under a directory (symlinks not followed). */
 export function dirBytes(dir: string): number {
+  if (!existsSync(dir)) return 0;
   let total = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, entry.name);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { scrubbedEnv } from './child-env.js';
 
 export interface RunOptions {
@@ -9,6 +10,10 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   /** Resolve (with the code) instead of rejecting when the program exits non-zero. */
   allowFailure?: boolean;
+  /** A file fed to the program's stdin (an image archive, say). */
+  stdinFile?: string;
+  /** A file the program's stdout goes to, as bytes, instead of the result's text. */
+  stdoutFile?: string;
 }
 
 export interface RunResult {
@@ -34,18 +39,28 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       env: scrubbedEnv(opts.env ?? process.env),
       cwd: opts.cwd,
       signal: opts.signal,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
+    // A program that exits before reading all its input closes the pipe: its exit code says why, not EPIPE.
+    if (opts.stdinFile)
+      createReadStream(opts.stdinFile)
+        .on('error', () => child.kill())
+        .pipe(child.stdin!)
+        .on('error', () => undefined);
+    const written = opts.stdoutFile ? createWriteStream(opts.stdoutFile) : undefined;
     let stdout = '';
     let stderr = '';
     const lines = (chunk: string) => {
       if (opts.onLine) for (const l of chunk.split('\n')) if (l.trim()) opts.onLine(l);
     };
-    child.stdout.setEncoding('utf8').on('data', (c: string) => ((stdout += c), lines(c)));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => ((stderr += c), lines(c)));
+    if (written) child.stdout!.pipe(written);
+    else child.stdout!.setEncoding('utf8').on('data', (c: string) => ((stdout += c), lines(c)));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => ((stderr += c), lines(c)));
     const shown = [file, ...args].join(' ');
     child.on('error', (err) => reject(new Error(`${shown}: ${err.message}`)));
-    child.on('close', (code, sig) => {
+    child.on('close', async (code, sig) => {
+      // The file is complete only once its stream has flushed.
+      if (written && !written.closed) await new Promise<void>((r) => written.once('close', () => r()));
       if (code === 0 || (opts.allowFailure && code !== null)) resolve({ stdout, stderr, code: code ?? 0 });
       else reject(new Error(`${shown} exited with ${code ?? sig}${stderr.trim() ? `:\n${tail(stderr, 30)}` : ''}`));
     });

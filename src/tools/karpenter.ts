@@ -35,6 +35,10 @@ export interface KarpenterBuild {
   /** ko modes: the reference ko printed, and its parts for Helm. */
   image?: string;
   imageParts?: ImageRef;
+  /** kind mode: the image as an archive (file name in the cache dir), loaded into a cluster that lacks it. */
+  imageArchive?: string;
+  /** Its size: a truncated archive is rebuilt, not loaded. */
+  imageArchiveSize?: number;
 }
 
 export interface BuildKey {
@@ -141,8 +145,13 @@ export interface BuildOptions {
   koEnv?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   log: (message: string) => void;
-  /** Checks that a cached image is still where the build left it (kind node, registry). */
-  imagePresent?: (build: KarpenterBuild) => Promise<boolean>;
+  /**
+   * Is a cached build's image where the cluster can run it (kind nodes, registry)? It may put it
+   * there from the build's own archive (`dir`); false rebuilds.
+   */
+  imageReady?: (build: KarpenterBuild, dir: string) => Promise<boolean>;
+  /** After a ko build, keeps the image as an archive in the build dir (kind mode); returns its file name. */
+  keepImage?: (image: string, dir: string) => Promise<string>;
   /** The Actions cache, looked in after the tool cache and saved to after a build (cache input). */
   actionsCache?: ActionsCacheOptions;
 }
@@ -183,9 +192,10 @@ export function usableBuild(dir: string, cacheVersion: string): KarpenterBuild |
     return undefined;
   }
   if (build.cacheVersion !== cacheVersion) return undefined;
-  const parts = [build.binary, 'crds', build.image ? 'chart' : undefined].filter((p): p is string => !!p);
+  const parts = [build.binary, 'crds', build.image ? 'chart' : undefined, build.imageArchive].filter((p): p is string => !!p);
   if (!parts.every((p) => existsSync(join(dir, p)))) return undefined;
-  if (build.binary && build.binarySize !== undefined && statSync(join(dir, build.binary)).size !== build.binarySize) return undefined;
+  const sized = (file: string | undefined, size: number | undefined) => !file || size === undefined || statSync(join(dir, file)).size === size;
+  if (!sized(build.binary, build.binarySize) || !sized(build.imageArchive, build.imageArchiveSize)) return undefined;
   return build;
 }
 
@@ -200,10 +210,10 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
   const target = opts.target;
   const cacheVersion = karpenterCacheVersion({ karpenterVersion: opts.karpenterVersion, mode: opts.mode, ...env, target });
 
-  const imageThere = async (build: KarpenterBuild) => !opts.imagePresent || !build.image || (await opts.imagePresent(build));
+  const imageThere = async (build: KarpenterBuild, dir: string) => !opts.imageReady || !build.image || (await opts.imageReady(build, dir));
   const found = findBuild(cacheVersion);
   if (found) {
-    if (await imageThere(found.build)) {
+    if (await imageThere(found.build, found.dir)) {
       opts.log(`cache hit: ${KARPENTER_TOOL} ${cacheVersion} in ${found.dir}, build skipped (saves ~${Math.round(found.build.buildMs / 1000)} s)`);
       return { ...found, hit: true, savedMs: found.build.buildMs, source: 'tool-cache', bytes: dirBytes(found.dir) };
     }
@@ -213,7 +223,8 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
   // Not in this runner's tool cache (a hosted runner's is empty every job): the Actions cache next,
   // restored into the tool cache so the rest of the job finds it there.
   const key = opts.actionsCache ? actionsCacheKey(KARPENTER_TOOL, cacheVersion, `${env.goos}/${env.goarch}`) : undefined;
-  // The Actions cache holds this key already when its entry was restored but its image was gone (a new kind cluster): no second save.
+  // The Actions cache holds this key already when its entry was restored but its image could not
+  // be made ready (a registry that lost it; a kind build saved without its archive): no second save.
   let entryExists = false;
   if (!found && opts.actionsCache && key) {
     const r = await restoreToToolCache(
@@ -225,7 +236,7 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
     );
     const restored = r.status === 'hit' ? findBuild(cacheVersion) : undefined;
     if (restored) {
-      if (await imageThere(restored.build)) {
+      if (await imageThere(restored.build, restored.dir)) {
         const savedMs = Math.max(0, restored.build.buildMs - r.ms);
         opts.log(
           `cache hit: ${KARPENTER_TOOL} ${cacheVersion} from the Actions cache in ${r.ms} ms, build skipped (the recorded build took ${restored.build.buildMs} ms)`,
@@ -278,6 +289,10 @@ export async function buildKarpenter(opts: BuildOptions): Promise<BuildResult> {
       if (!image) throw new Error('ko build printed no image reference');
       build.image = image;
       build.imageParts = parseImageRef(image);
+      if (opts.keepImage) {
+        build.imageArchive = await opts.keepImage(image, staging);
+        build.imageArchiveSize = statSync(join(staging, build.imageArchive)).size;
+      }
     }
     build.buildMs = Date.now() - started;
     writeFileSync(join(staging, 'build.json'), JSON.stringify(build, null, 2));
