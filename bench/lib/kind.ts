@@ -21,6 +21,7 @@ import { connect, type Kube } from '../../src/kube/client.js';
 import { watchUntil } from '../../src/kube/watch.js';
 import { RUN_LABEL_KEY } from '../../src/state.js';
 import { readWorkloadTemplates } from '../../src/stages/workload.js';
+import { dirBytes } from '../../src/tools/actions-cache.js';
 import { HELM, KO } from '../../src/tools/catalog.js';
 import { downloadModule } from '../../src/tools/gomod.js';
 import { detectPlatform } from '../../src/tools/platform.js';
@@ -117,14 +118,6 @@ function options() {
   });
   return { ...values, pollIntervalS: Number(values['poll-interval']) };
 }
-
-const dirBytes = (dir: string): number =>
-  fs.existsSync(dir)
-    ? fs
-        .readdirSync(dir, { recursive: true, withFileTypes: true })
-        .filter((d) => d.isFile())
-        .reduce((n, d) => n + fs.statSync(path.join(d.parentPath, d.name)).size, 0)
-    : 0;
 
 const removeTree = (d: string) => {
   execFileSync('chmod', ['-R', 'u+w', d]); // Go's module cache is read-only

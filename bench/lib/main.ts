@@ -7,12 +7,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { installEnv, sharedToolCache } from '../../__tests__/support/install-env.js';
+import { startCacheService } from '../../__tests__/support/cache-service.js';
 import { startResultsService } from '../../__tests__/support/results-service.js';
 import { loadBed } from '../../testbed/lib/bed.js';
 import { runBundle, cpuSeconds, rssMiB, type ActionSample } from './action.js';
 import { checksWallMs, overhead, stageDurations, stageLatencies } from './analyze.js';
 import { scaleFiles } from './fixtures.js';
 import type { Results } from '../../src/evidence/model.js';
+import { dirBytes } from '../../src/tools/actions-cache.js';
 import { machine } from './machine.js';
 import { pollingBaseline } from './polling.js';
 import { renderReport, writeReport, type BenchResults, type RunFigures } from './report.js';
@@ -63,14 +65,6 @@ function ensureBundle(build: boolean): void {
   } else if (fs.statSync(BUNDLE).mtimeMs < newestSrc()) {
     console.warn('warning: dist/index.js is older than src/: pass --build to measure the current source');
   }
-}
-
-function dirBytes(dir: string): number {
-  if (!fs.existsSync(dir)) return 0;
-  return fs
-    .readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .reduce((n, d) => n + fs.statSync(path.join(d.parentPath, d.name)).size, 0);
 }
 
 export function figures(s: ActionSample): RunFigures {
@@ -183,22 +177,35 @@ export async function main(argv0: string): Promise<number> {
 
   try {
     if (!opts['skip-cache'])
-      await phase('cache: cold then warm tool cache', async () => {
-        const cold = fs.mkdtempSync(path.join(os.tmpdir(), 'gac-bench-toolcache-'));
-        const goEnv: Record<string, string> = opts['cold-go']
-          ? { GOMODCACHE: fs.mkdtempSync(path.join(os.tmpdir(), 'gac-bench-gomod-')), GOCACHE: fs.mkdtempSync(path.join(os.tmpdir(), 'gac-bench-gocache-')) }
-          : {};
+      await phase('cache: cold, warm tool cache, then a fresh runner with the Actions cache', async () => {
+        const runnerRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'gac-bench-runner-'));
+        // One path for every job, as a hosted runner's tool cache is: the Actions cache's version hashes the paths.
+        const toolCache = path.join(runnerRoot, 'toolcache');
+        fs.mkdirSync(toolCache);
+        const freshGo = (): Record<string, string> => ({
+          GOMODCACHE: fs.mkdtempSync(path.join(runnerRoot, 'gomod-')),
+          GOCACHE: fs.mkdtempSync(path.join(runnerRoot, 'gocache-')),
+        });
+        const goEnv: Record<string, string> = opts['cold-go'] ? freshGo() : {};
+        // The Actions cache stand-in; the artifact calls go on to the results stand-in.
+        const actionsCache = await startCacheService({ forward: service.url });
         const stages = { stages: 'preflight,tools,karpenter-build,karpenter-install,cleanup' };
         try {
-          out.cache = { cold: await action('cache-cold', stages, cold, goEnv) };
+          out.cache = { cold: await action('cache-cold', stages, toolCache, { ...goEnv, ...actionsCache.env }) };
           // What `go mod download` fetched into the empty module cache: the zips, .mod and .info files.
           if (goEnv.GOMODCACHE) out.cache.goDownloadBytes = dirBytes(path.join(goEnv.GOMODCACHE, 'cache', 'download'));
-          out.cache.warm = await action('cache-warm', stages, cold);
+          out.cache.warm = await action('cache-warm', stages, toolCache, actionsCache.env);
+          // A new job on a hosted runner: empty tool cache at the same path, empty Go caches; only the Actions cache is left.
+          fs.rmSync(toolCache, { recursive: true, force: true });
+          fs.mkdirSync(toolCache);
+          const hostedGo = freshGo();
+          out.cache.actions = await action('cache-actions', stages, toolCache, { ...hostedGo, ...actionsCache.env });
+          out.cache.actionsGoBytes = dirBytes(hostedGo.GOMODCACHE!) + dirBytes(hostedGo.GOCACHE!);
+          out.cache.actionsRequests = actionsCache.requests.length;
         } finally {
-          for (const d of [cold, ...Object.values(goEnv)]) {
-            spawnSync('chmod', ['-R', 'u+w', d]); // Go's module cache is read-only
-            fs.rmSync(d, { recursive: true, force: true });
-          }
+          await actionsCache.close();
+          spawnSync('chmod', ['-R', 'u+w', runnerRoot]); // Go's module cache is read-only
+          fs.rmSync(runnerRoot, { recursive: true, force: true });
         }
       });
 

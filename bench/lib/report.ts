@@ -40,7 +40,17 @@ export interface BenchResults {
   machine: Machine;
   bedVersions: Record<string, string>;
   options: { runs: number; scales: number[]; pollIntervalS: number; polling: boolean; cache: boolean; coldGo: boolean };
-  cache?: { cold: RunFigures; warm?: RunFigures; goDownloadBytes?: number };
+  cache?: {
+    cold: RunFigures;
+    warm?: RunFigures;
+    goDownloadBytes?: number;
+    /** A fresh runner directory (empty tool cache and Go caches) with only the Actions cache stand-in. */
+    actions?: RunFigures;
+    /** Size of that job's Go module and build caches at its end: what it fetched and compiled. */
+    actionsGoBytes?: number;
+    /** Requests the Actions cache stand-in answered over the three jobs. */
+    actionsRequests?: number;
+  };
   runs: RunFigures[];
   polling?: BaselineSample & { actionChecksWallMs?: Summary; ratio?: number };
   scale: (RunFigures & { replicas: number })[];
@@ -140,30 +150,34 @@ function pollingSection(p: BenchResults['polling']): string {
 
 function cacheSection(c: BenchResults['cache'], coldGo: boolean): string {
   if (!c) return `## 4. Tool cache\n\nNot run (--skip-cache).`;
-  const runs = [c.cold, c.warm].filter((r): r is RunFigures => !!r);
+  const runs = [c.cold, c.warm, c.actions].filter((r): r is RunFigures => !!r);
   const stages: StageName[] = ['tools', 'karpenter-build', 'karpenter-install'];
   const items = [...new Set(runs.flatMap((r) => r.cache.map((e) => e.item)))];
+  const where = (e: RunFigures['cache'][number] | undefined) => (e ? (e.hit ? `hit (${e.source ?? 'tool-cache'})` : (e.source ?? 'miss')) : '–');
   return [
-    `## 4. Tool cache: cold against warm\n`,
-    `Stages preflight, tools, karpenter-build, karpenter-install, cleanup; cold = empty RUNNER_TOOL_CACHE${coldGo ? ' and empty GOMODCACHE/GOCACHE' : ' (the Go module and build caches of the machine stay warm: pass --cold-go to empty them too)'}; warm = a second run on the same tool cache. In process mode the tools stage installs nothing (no ko or Helm needed).\n`,
+    `## 4. Tool cache and Actions cache: cold, warm, fresh runner\n`,
+    `Stages preflight, tools, karpenter-build, karpenter-install, cleanup. cache-cold = empty RUNNER_TOOL_CACHE${coldGo ? ' and empty GOMODCACHE/GOCACHE' : ' (the Go module and build caches of the machine stay warm: pass --cold-go to empty them too)'}, saving to the Actions cache stand-in; cache-warm = a second run on the same tool cache (a persistent runner); cache-actions = a new job on a fresh runner directory (the tool cache emptied at the same path, empty GOMODCACHE and GOCACHE), as on a GitHub-hosted runner, with only the Actions cache stand-in (the real @actions/cache client, loopback service). In process mode the tools stage installs nothing (no ko or Helm needed).\n`,
     table(
       ['stage', ...runs.map((r) => r.label)],
       [...stages.map((n) => [n, ...runs.map((r) => s(r.stageMs[n]))]), ['main wall time', ...runs.map((r) => s(r.mainWallMs))]],
     ),
     '',
     table(
-      ['cache item', ...runs.flatMap((r) => [`${r.label} hit`, `${r.label} downloaded`])],
+      ['cache item', ...runs.flatMap((r) => [`${r.label}`, `${r.label} bytes`, `${r.label} time`])],
       items.map((i) => [
         i,
         ...runs.flatMap((r) => {
           const e = r.cache.find((x) => x.item === i);
-          return [e ? (e.hit ? 'hit' : 'miss') : '–', bytes(e?.bytesDownloaded)];
+          return [where(e), bytes(e?.bytes ?? e?.bytesDownloaded), e?.ms === undefined ? '–' : s(e.ms)];
         }),
       ]),
     ),
     c.goDownloadBytes === undefined
       ? ''
       : `\nThe cold run's \`go mod download\` fetched ${bytes(c.goDownloadBytes)} into the empty module cache (size of GOMODCACHE/cache/download).`,
+    c.actionsGoBytes === undefined
+      ? ''
+      : `\nThe fresh runner's Go module and build caches held ${bytes(c.actionsGoBytes)} at its end: nothing was downloaded or compiled. The Actions cache stand-in answered ${c.actionsRequests ?? '?'} requests over the three jobs.`,
   ].join('\n');
 }
 
