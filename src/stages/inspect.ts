@@ -13,6 +13,8 @@ import type { Kube } from '../kube/client.js';
 import { eventsCommand, formatEvents, listEvents } from '../kube/events.js';
 import { EXTERNAL_METRICS, EXTERNAL_METRICS_APISERVICE, externalMetric, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
 import { getJson, rawRequest } from '../kube/raw.js';
+import { karpenterLogTail } from '../tools/karpenter-process.js';
+import type { StageContext } from './stage.js';
 
 async function safe(title: string, command: string, read: () => Promise<string>): Promise<EvidenceItem> {
   try {
@@ -118,3 +120,15 @@ const indent = (s: string) =>
     .split('\n')
     .map((l) => `    ${l}`)
     .join('\n');
+
+/** What a person needs when capacity did not come as expected: Karpenter's log, the pool's NodeClaims, NodePool and Nodes, the run's pods and scheduling events. */
+export async function capacityDiagnostics(ctx: StageContext): Promise<void> {
+  const kube = ctx.kube();
+  const pool = ctx.config.nodePool.name;
+  ctx.diagnostic(await karpenterLogs(kube, ctx.run, karpenterLogTail));
+  ctx.diagnostic(await nodeClaims(kube, pool));
+  ctx.diagnostic(await nodePool(kube, pool));
+  ctx.diagnostic(await poolNodes(kube, pool));
+  ctx.diagnostic(await workloadPods(kube, ctx.run.namespace));
+  ctx.diagnostic(await eventsItem('Scheduling events', kube, ctx.run.namespace, { reason: 'FailedScheduling' }));
+}

@@ -19,12 +19,11 @@ import { judgeRefusals, refusalHint, refusalOf, type Refusal } from '../checks/r
 import { cheapestFit, priceOf } from '../checks/rightsizing.js';
 import { desiredReplicas, WORKLOAD_NAME } from '../checks/workload.js';
 import type { Kube } from '../kube/client.js';
-import { eventsItem, formatNodes, karpenterLogs, nodeClaims, nodePool, poolNodes, workloadPods } from './inspect.js';
+import { capacityDiagnostics, formatNodes } from './inspect.js';
 import { NODECLAIMS, NODEPOOLS, NODES } from '../kube/paths.js';
 import { getJson } from '../kube/raw.js';
 import { watchUntil } from '../kube/watch.js';
 import { waitFor, withSoftDeadline } from './wait.js';
-import { karpenterLogTail } from '../tools/karpenter-process.js';
 import type { Config } from '../types.js';
 import { runIdentity } from './identity.js';
 import { holdSteady } from './steady.js';
@@ -274,18 +273,6 @@ export const provisionStage: Stage = {
     );
   },
   async diagnose(ctx) {
-    await provisionDiagnostics(ctx);
+    await capacityDiagnostics(ctx);
   },
 };
-
-/** Karpenter's log, NodeClaims, NodePool, nodes of the pool and the pods' scheduling events. */
-export async function provisionDiagnostics(ctx: StageContext): Promise<void> {
-  const kube = ctx.kube();
-  const pool = ctx.config.nodePool.name;
-  ctx.diagnostic(await karpenterLogs(kube, ctx.run, karpenterLogTail));
-  ctx.diagnostic(await nodeClaims(kube, pool));
-  ctx.diagnostic(await nodePool(kube, pool));
-  ctx.diagnostic(await poolNodes(kube, pool));
-  ctx.diagnostic(await workloadPods(kube, ctx.run.namespace));
-  ctx.diagnostic(await eventsItem('Scheduling events', kube, ctx.run.namespace, { reason: 'FailedScheduling' }));
-}

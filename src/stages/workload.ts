@@ -24,11 +24,10 @@ import { NODECLAIMS, NODEPOOLS, NODES, podsIn } from '../kube/paths.js';
 import { getJson } from '../kube/raw.js';
 import { formatDuration } from '../format.js';
 import type { Config, EvidenceItem, NodePoolSpec } from '../types.js';
-import { eventsItem, workloadPods } from './inspect.js';
+import { capacityDiagnostics, eventsItem, workloadPods } from './inspect.js';
 import { shipped } from '../paths.js';
 import { runIdentity } from './identity.js';
 import { pinNodes } from './pin.js';
-import { provisionDiagnostics } from './provision.js';
 import { holdSteady } from './steady.js';
 import { waitFor, withSoftDeadline } from './wait.js';
 import { pass, StageFailure, type Stage, type StageContext, type StageResult } from './stage.js';
@@ -125,7 +124,7 @@ export const workloadStage: Stage = {
   },
   async diagnose(ctx) {
     const kube = ctx.kube();
-    if (ctx.config.scenario === 'n-plus-one') await provisionDiagnostics(ctx);
+    if (ctx.config.scenario === 'n-plus-one') await capacityDiagnostics(ctx);
     else ctx.diagnostic(await workloadPods(kube, ctx.run.namespace));
     ctx.diagnostic(await eventsItem('Events in the run namespace', kube, ctx.run.namespace));
   },
