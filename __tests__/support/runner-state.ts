@@ -213,11 +213,17 @@ export async function startSrcStep(env: Record<string, string | undefined>): Pro
   const { spawn } = await import('node:child_process');
   const root = path.resolve(import.meta.dirname, '../..');
   const register = path.join(import.meta.dirname, 'src-run', 'register.mjs');
-  const child = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', register, path.join(root, 'src', 'index.ts')], {
-    env: env as NodeJS.ProcessEnv,
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // GAC_RECORD_WRITES: keep every version of one file the step writes (src-run/record-writes.mjs).
+  const record = env.GAC_RECORD_WRITES ? ['--import', path.join(import.meta.dirname, 'src-run', 'record-writes.mjs')] : [];
+  const child = spawn(
+    process.execPath,
+    ['--experimental-transform-types', '--no-warnings', '--import', register, ...record, path.join(root, 'src', 'index.ts')],
+    {
+      env: env as NodeJS.ProcessEnv,
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   const waiters: { re: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }[] = [];

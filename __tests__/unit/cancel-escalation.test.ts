@@ -89,16 +89,19 @@ describe("the runner's cancel (SIGINT, +7.5 s SIGTERM, +2.5 s SIGKILL) of main a
       'artifact-name': 'cancel-a',
     };
     const asked = new Promise<void>((r) => (onApiRequest = r));
-    const main = await startSrcStep(stepEnv(files, inputs));
+    // Every version of results.json main writes is kept: what it held when the SIGINT was handled
+    // is read from the first version that records the cancel, not raced for while main goes on.
+    const resultsFile = path.join(evidenceDir, 'results.json');
+    const main = await startSrcStep({ ...stepEnv(files, inputs), GAC_RECORD_WRITES: resultsFile });
     await asked; // preflight is waiting on the API
-    let atSigint: Results | undefined;
-    const handled = main.line(/::warning::received SIGINT/).then(() => (atSigint = readResults(evidenceDir)));
     const sent = await cancelLikeRunner(main.child);
     const r = await main.done;
-    await handled;
     expect(sent).toEqual(['SIGINT']);
     expect(r.code, r.stdout + r.stderr).toBe(1);
-    expect(atSigint!.run.cancelled).toMatchObject({ signal: 'SIGINT', stage: 'preflight', cleanup: 'pending' });
+    const versions: Results[] = [];
+    for (let n = 1; fs.existsSync(`${resultsFile}.${n}`); n++) versions.push(JSON.parse(fs.readFileSync(`${resultsFile}.${n}`, 'utf8')) as Results);
+    const atSigint = versions.find((v) => v.run.cancelled);
+    expect(atSigint?.run.cancelled).toMatchObject({ signal: 'SIGINT', stage: 'preflight', cleanup: 'pending' });
     const after = readResults(evidenceDir);
     expect(after.run.cancelled).toMatchObject({ signal: 'SIGINT', stage: 'preflight', cleanup: 'pass' });
     expect(after.stages.find((s) => s.name === 'cleanup')?.status).toBe('pass');
