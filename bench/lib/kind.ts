@@ -311,6 +311,8 @@ export function renderKind(b: KindBenchResults): string {
   const ps = (n: StageName) => (p?.stageMs[n] ? fmtSeconds(p.stageMs[n], 1).replace(/ \(.*\)/, '') : 'n/a');
   const poll = (s: ShellFigures | undefined, check: string) => sec(s?.polls.find((x) => x.check === check)?.seenAfterMs);
   const ph = (s: ShellFigures | undefined, ...n: string[]) => sec(sum(...n.map((x) => s?.phaseMs[x])));
+  /** Two script phases and their sum: "<sum> (<a> + <b>)". */
+  const parts = (s: ShellFigures | undefined, a: string, b: string) => `${ph(s, a, b)} (${ph(s, a)} + ${ph(s, b)})`;
   // The stages after workload run one after another: their durations add up to the time since the workload was applied.
   const chainStages: StageName[] = ['hpa', 'pending', 'provision'];
   const after = (r: RunFigures | undefined, upTo: StageName) =>
@@ -353,16 +355,16 @@ export function renderKind(b: KindBenchResults): string {
       'Karpenter source + build (action: karpenter-build; script: go mod download + ko build)',
       st(ac, 'karpenter-build'),
       st(aw, 'karpenter-build'),
-      `${ph(sc, 'karpenter-source', 'ko-build')} (${ph(sc, 'karpenter-source')} + ${ph(sc, 'ko-build')})`,
-      `${ph(sw, 'karpenter-source', 'ko-build')} (${ph(sw, 'karpenter-source')} + ${ph(sw, 'ko-build')})`,
+      parts(sc, 'karpenter-source', 'ko-build'),
+      parts(sw, 'karpenter-source', 'ko-build'),
       ps('karpenter-build'),
     ],
     [
       'install: KWOK charts, CRDs, Karpenter, running',
       st(ac, 'karpenter-install'),
       st(aw, 'karpenter-install'),
-      `${ph(sc, 'kwok-install', 'karpenter-install')} (${ph(sc, 'kwok-install')} + ${ph(sc, 'karpenter-install')})`,
-      `${ph(sw, 'kwok-install', 'karpenter-install')} (${ph(sw, 'kwok-install')} + ${ph(sw, 'karpenter-install')})`,
+      parts(sc, 'kwok-install', 'karpenter-install'),
+      parts(sw, 'kwok-install', 'karpenter-install'),
       ps('karpenter-install'),
     ],
     [

@@ -46,8 +46,8 @@ export function criSnapshotter(configDump: string): string {
 export interface KindImages {
   /** The cluster's node containers. */
   nodes(): Promise<string[]>;
-  /** The nodes that do not hold the image. */
-  missingOn(image: string): Promise<string[]>;
+  /** The nodes (of the cluster, or of `among`) that do not hold the image. */
+  missingOn(image: string, among?: string[]): Promise<string[]>;
   /** Writes the image from a node that holds it to `<dir>/image.tar`; returns the file name. */
   keep(image: string, dir: string): Promise<string>;
   /** Loads the archive into the given nodes. */
@@ -61,9 +61,9 @@ export function kindImages(docker: string, clusterName: string, signal?: AbortSi
       .map((l) => l.trim())
       .filter(Boolean)
       .sort();
-  const missingOn = async (image: string) => {
+  const missingOn = async (image: string, among?: string[]) => {
     const missing: string[] = [];
-    for (const node of await nodes()) {
+    for (const node of among ?? (await nodes())) {
       const r = await run(docker, nodeImagesArgs(node), { signal, allowFailure: true });
       if (r.code !== 0 || !r.stdout.split('\n').some((l) => l.trim() === image)) missing.push(node);
     }
@@ -74,7 +74,7 @@ export function kindImages(docker: string, clusterName: string, signal?: AbortSi
     missingOn,
     async keep(image, dir) {
       const all = await nodes();
-      const missing = new Set(await missingOn(image));
+      const missing = new Set(await missingOn(image, all));
       const holder = all.find((n) => !missing.has(n));
       if (!holder) throw new Error(`no node of kind cluster ${clusterName} holds ${image} after the build`);
       await run(docker, exportArgs(holder, image), { signal, stdoutFile: join(dir, IMAGE_ARCHIVE) });
