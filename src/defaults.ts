@@ -6,6 +6,7 @@ export const INPUT_DEFAULTS: Record<string, string> = {
   context: '',
   'cluster-name': 'kind',
   'namespace-prefix': 'gpu-conformance',
+  'lease-namespace': 'default',
   'run-id': '',
   'karpenter-mode': 'process',
   'karpenter-version': 'v1.8.0',

@@ -60,6 +60,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
   }
   const clusterName = take('cluster-name', p.parseDnsLabel(raw('cluster-name')), 'kind');
   const namespacePrefix = take('namespace-prefix', p.parseDnsLabel(raw('namespace-prefix'), 40), 'gpu-conformance');
+  const leaseNamespace = take('lease-namespace', p.parseDnsLabel(raw('lease-namespace')), 'default');
   const runId = take('run-id', p.parseDnsLabel(raw('run-id') || defaultRunId(env), 22), 'invalid');
 
   // install
@@ -149,6 +150,7 @@ export function readConfig(getInput: (name: string) => string, env: NodeJS.Proce
       context,
       clusterName,
       namespacePrefix,
+      leaseNamespace,
       runId,
       karpenterMode,
       karpenterVersion,

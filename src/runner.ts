@@ -85,12 +85,14 @@ async function runEach(
       opts.onCheckpoint?.(run);
       let result: StageResult | { status: 'fail'; message: string };
       try {
-        // Before the run makes its namespace (and so its NodeClaims), the Lease in it: from then on other runs see it live.
+        // Before the run makes its namespace (and so its NodeClaims), its Lease: from then on other runs see it live.
         const work = stage.makesRunNamespace
-          ? heartbeat.hold(ctx.kube(), config, signal).then(() => {
-              ctx.checkpoint();
-              return stage.run(ctx);
-            })
+          ? heartbeat
+              .hold(ctx.kube(), config, signal, () => ctx.checkpoint())
+              .then(() => {
+                ctx.checkpoint();
+                return stage.run(ctx);
+              })
           : stage.run(ctx);
         result = await untilAborted(work, signal, stage.name, config.timeouts[stage.name]);
       } catch (e) {

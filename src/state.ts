@@ -65,6 +65,7 @@ export type SavedRunState = Pick<
   | 'runLabel'
   | 'baselineNodes'
   | 'namespaceCreatedAt'
+  | 'leaseNamespace'
   | 'workloadCreatedAt'
   | 'pinnedNodes'
   | 'karpenterPid'
@@ -98,6 +99,7 @@ export function savedRunOf(run: RunState): SavedRunState {
     runLabel: run.runLabel,
     baselineNodes: run.baselineNodes,
     namespaceCreatedAt: run.namespaceCreatedAt,
+    leaseNamespace: run.leaseNamespace,
     workloadCreatedAt: run.workloadCreatedAt,
     // n-plus-one: the do-not-disrupt annotations to remove (at most baseline-nodes names).
     pinnedNodes: run.pinnedNodes,

@@ -55,6 +55,8 @@ export interface Config {
   context?: string;
   clusterName: string;
   namespacePrefix: string;
+  /** Namespace of the runs' Leases (liveness): one every cluster has, not the run's own, so the run's namespace can go before the run ends. */
+  leaseNamespace: string;
   runId: string;
   karpenterMode: KarpenterMode;
   karpenterVersion: string;
@@ -218,8 +220,10 @@ export interface RunState {
   pinnedNodes?: string[];
   /** n-plus-one: the run's NodeClaims that made the baseline (names): not the scale-out's, so provision and consolidation leave them out; cleanup removes them. */
   baselineNodeClaims?: string[];
-  /** When the run's namespace (which holds its Lease) was created, just before the workload stage: cleanup and post remove it when set. */
+  /** When the run's namespace was created, just before the workload stage: cleanup and post remove it when set. */
   namespaceCreatedAt?: string;
+  /** Where the run's Lease is (lease-namespace), set just before it is created: cleanup and post delete it, last. */
+  leaseNamespace?: string;
   /** When the run's Deployment was created (cluster time): NodeClaims made since then without a run label are this run's. Kept here so cleanup and post know it after the namespace is gone. */
   workloadCreatedAt?: string;
   /** PID of a Karpenter child process started in process mode. */

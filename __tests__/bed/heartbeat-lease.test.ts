@@ -1,5 +1,5 @@
 // The run's heartbeat against the bed's real API server: a coordination.k8s.io/v1 Lease in the
-// run's namespace, renewed with the server stamping the time of each write, so liveness holds
+// lease namespace, renewed with the server stamping the time of each write, so liveness holds
 // whatever the runner's clock says; preflight tells a run without a renewed Lease (a leftover)
 // from a live one.
 import type * as k8s from '@kubernetes/client-node';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseRenewedAt, liveRuns, runLease, serverTime, type Lease } from '../../src/checks/liveness.js';
 import { applyObject } from '../../src/kube/apply.js';
 import type { Kube } from '../../src/kube/client.js';
-import { LEASES, leasesIn } from '../../src/kube/paths.js';
+import { leasesIn } from '../../src/kube/paths.js';
 import { rawRequest } from '../../src/kube/raw.js';
 import { watchUntil } from '../../src/kube/watch.js';
 import { runStages } from '../../src/runner.js';
@@ -30,7 +30,7 @@ const existing = (inputs: Record<string, string> = {}): Config =>
 
 /** Every run's Lease and the API server's time of the answer, as preflight reads them. */
 async function leasesNow(): Promise<{ leases: Lease[]; serverNow: number }> {
-  const r = await rawRequest(kube, LEASES, { query: { labelSelector: RUN_LABEL_KEY } });
+  const r = await rawRequest(kube, leasesIn('default'), { query: { labelSelector: RUN_LABEL_KEY } });
   expect(r.status, r.text).toBe(200);
   return { leases: (r.body as { items: Lease[] }).items, serverNow: serverTime(r.headers.date, Date.now()) };
 }
@@ -41,24 +41,30 @@ async function hold(config: Config): Promise<{ run: RunState; lease: Lease }> {
   return { run, lease: await holdRunLease(kube, config, run) };
 }
 
+const leaseOf = (run: RunState) => leasePath(run, 'default');
+
 beforeAll(() => {
   bed = loadBed();
   kube = bedKube(bed.kubeconfig);
 });
 
 // Gone before the next file takes its snapshot of the cluster.
-afterAll(() => deleteNamespaces(kube, made));
+afterAll(async () => {
+  for (const ns of made) await rawRequest(kube, `${leasesIn('default')}/${ns}`, { method: 'DELETE' });
+  await deleteNamespaces(kube, made);
+});
 
 describe("the run's Lease", () => {
-  it('is made with the run namespace, labelled for the run, and recorded for cleanup', async () => {
+  it('is made in the lease namespace with the run namespace, labelled for the run, and recorded for cleanup', async () => {
     const config = existing();
     const { run, lease } = await hold(config);
     expect(createdNothing(run)).toBe(false);
+    expect(run.leaseNamespace).toBe('default');
     const ns = await kube.core.readNamespace({ name: run.namespace });
     expect(ns.metadata?.labels?.[RUN_LABEL_KEY]).toBe(run.runId);
     expect(ns.metadata?.annotations?.['gpu-autoscaling-conformance/karpenter-mode']).toBe('existing');
     expect(run.namespaceCreatedAt).toBe(new Date(ns.metadata!.creationTimestamp!).toISOString());
-    expect(lease.metadata).toMatchObject({ name: run.namespace, namespace: run.namespace, labels: { [RUN_LABEL_KEY]: run.runId } });
+    expect(lease.metadata).toMatchObject({ name: run.namespace, namespace: 'default', labels: { [RUN_LABEL_KEY]: run.runId } });
     expect(lease.spec).toMatchObject({ holderIdentity: run.runId, leaseDurationSeconds: 20 });
     expect(liveRuns((await leasesNow()).leases, RUN_LABEL_KEY, (await leasesNow()).serverNow).has(run.runId)).toBe(true);
     // The same run id again (a re-run of the job): the Lease there is taken over, not an error.
@@ -95,9 +101,9 @@ describe("the run's Lease", () => {
     made.push(run.namespace);
     const heartbeat = startHeartbeat(() => kube, run, 200);
     await heartbeat.hold(kube, config);
-    const first = (await rawRequest(kube, leasePath(run))).body as Lease;
+    const first = (await rawRequest(kube, leaseOf(run))).body as Lease;
     const renewals = await watchUntil<Lease, number>(kube, {
-      path: leasesIn(run.namespace),
+      path: leasesIn('default'),
       fieldSelector: `metadata.name=${run.namespace}`,
       describe: 'the Lease renewed twice',
       signal: AbortSignal.timeout(10_000),
@@ -108,7 +114,7 @@ describe("the run's Lease", () => {
     });
     expect(renewals).toBeGreaterThan(Number(first.metadata!.resourceVersion));
     await heartbeat.stop();
-    const stopped = ((await rawRequest(kube, leasePath(run))).body as Lease).metadata!.resourceVersion;
+    const stopped = ((await rawRequest(kube, leaseOf(run))).body as Lease).metadata!.resourceVersion;
     const later = await probeUntil(
       { signal: AbortSignal.timeout(5_000), info: () => undefined },
       // Another write to the cluster moves the resourceVersion on; the Lease's stays.
@@ -119,7 +125,7 @@ describe("the run's Lease", () => {
           metadata: { name: 'tick', namespace: run.namespace },
           data: { at: String(Date.now()) },
         } as k8s.KubernetesObject);
-        return { result: ((await rawRequest(kube, leasePath(run))).body as Lease).metadata!.resourceVersion, state: 'read' };
+        return { result: ((await rawRequest(kube, leaseOf(run))).body as Lease).metadata!.resourceVersion, state: 'read' };
       },
       { expected: 'the Lease read', next: '' },
     );
@@ -128,16 +134,16 @@ describe("the run's Lease", () => {
 });
 
 describe('preflight', () => {
-  it('takes a run without a renewed Lease for a leftover and leaves a live run alone; cleanup removes the Lease with the namespace', async () => {
+  it('takes a run without a renewed Lease for a leftover and leaves a live run alone; cleanup deletes the Lease last', async () => {
     const { run: live } = await hold(existing());
     // A crashed run: its namespace and a Lease nobody renews (a 1 s duration, so the test need not wait out 20 s).
     const goneConfig = existing();
     const gone = newRunState(goneConfig);
     made.push(gone.namespace);
     await holdRunLease(kube, goneConfig, gone);
-    const stale = { ...runLease(gone, new Date()), spec: { ...runLease(gone, new Date()).spec, leaseDurationSeconds: 1 } };
-    await rawRequest(kube, leasePath(gone), { method: 'DELETE' });
-    const posted = await rawRequest(kube, leasesIn(gone.namespace), { method: 'POST', body: { text: JSON.stringify(stale), contentType: 'application/json' } });
+    const stale = { ...runLease(gone, 'default', new Date()), spec: { ...runLease(gone, 'default', new Date()).spec, leaseDurationSeconds: 1 } };
+    await rawRequest(kube, leaseOf(gone), { method: 'DELETE' });
+    const posted = await rawRequest(kube, leasesIn('default'), { method: 'POST', body: { text: JSON.stringify(stale), contentType: 'application/json' } });
     expect(posted.status, posted.text).toBe(201);
     await probeUntil(
       { signal: AbortSignal.timeout(10_000), info: () => undefined },
@@ -148,21 +154,37 @@ describe('preflight', () => {
       { expected: "the crashed run's Lease stale on the server clock", next: '' },
     );
 
-    const config = existing();
-    const r = await runStages([preflightStage], config);
+    const r = await runStages([preflightStage], existing());
     const pre = r.records[0]!;
     expect(pre.status, pre.message).toBe('pass');
     const leftovers = pre.evidence.find((e) => e.title === 'Leftovers of earlier runs')?.output ?? '';
     expect(leftovers).toContain(`namespace/${gone.namespace}`);
+    expect(leftovers).toContain(`lease/default/${gone.namespace}`);
     expect(leftovers).not.toContain(live.namespace);
     // Preflight changes nothing: no namespace or Lease of its own yet.
     expect(r.run.namespaceCreatedAt).toBeUndefined();
-    expect((await rawRequest(kube, leasePath(r.run))).status).toBe(404);
+    expect(r.run.leaseNamespace).toBeUndefined();
+    expect((await rawRequest(kube, leaseOf(r.run))).status).toBe(404);
 
-    // The live run's cleanup: the namespace goes, and its Lease with it.
+    // cleanup-stale: the crashed run's namespace and Lease go; the live run's stay.
+    const swept = await runStages([preflightStage], existing({ 'cleanup-stale': 'true' }));
+    expect(swept.records[0]!.message).toMatch(/\d+ leftover\(s\) of earlier runs deleted/);
+    expect((await rawRequest(kube, leaseOf(gone))).status).toBe(404);
+    expect((await rawRequest(kube, leaseOf(live))).status).toBe(200);
+
+    // The live run's cleanup: its namespace goes, then its Lease.
     const c = await runStages([cleanupStage], { ...existing(), runId: live.runId, stages: ['cleanup'] }, { run: live });
     expect(c.records[0]!.status, c.records[0]!.message).toBe('pass');
-    expect(c.records[0]!.message).toContain(`namespace ${live.namespace} deleted`);
-    expect((await rawRequest(kube, leasePath(live))).status).toBe(404);
+    const said = c.records[0]!.message;
+    expect(said).toContain(`namespace ${live.namespace} deleted`);
+    expect(said.indexOf(`Lease default/${live.namespace} deleted`)).toBeGreaterThan(said.indexOf(`namespace ${live.namespace} deleted`));
+    expect((await rawRequest(kube, leaseOf(live))).status).toBe(404);
+  });
+
+  it('fails before anything changes when the lease namespace does not exist, naming the input', async () => {
+    const r = await runStages([preflightStage], existing({ 'lease-namespace': 'no-such-namespace' }));
+    expect(r.records[0]!.status).toBe('fail');
+    expect(r.records[0]!.message).toContain('Expected namespace no-such-namespace (input lease-namespace)');
+    expect(createdNothing(r.run)).toBe(true);
   });
 });

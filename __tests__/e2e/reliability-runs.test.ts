@@ -9,7 +9,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/inputs.js';
 import { HEARTBEAT_STALE_MS, liveRuns, serverTime, type Lease } from '../../src/checks/liveness.js';
-import { LEASES, leasesIn, podsIn } from '../../src/kube/paths.js';
+import { leasesIn, podsIn } from '../../src/kube/paths.js';
 import { rawRequest } from '../../src/kube/raw.js';
 import { probeUntil } from '../../src/stages/wait.js';
 import { watchUntil } from '../../src/kube/watch.js';
@@ -49,9 +49,8 @@ beforeAll(async () => {
   const { records, run } = await runStages([toolsStage, karpenterBuildStage, karpenterInstallStage, nodepoolStage], config);
   expect(records.map((r) => `${r.name}:${r.status}:${r.message}`).join('\n')).not.toMatch(/:fail:/);
   shared = { config, run };
-  // As a keep-installed run leaves it: Karpenter and its NodePool stay, the run's namespace (and
-  // with it the Lease that stops being renewed now) goes; else every run here would report it
-  // as a leftover of an earlier run.
+  // As a keep-installed run leaves it: Karpenter and its NodePool stay, the run's namespace (when
+  // it made one) goes; else every run here would report it as a leftover of an earlier run.
   await deleteNamespaces(bedKube(bed.kubeconfig), [run.namespace]);
 });
 afterAll(async () => {
@@ -112,6 +111,7 @@ describe('leftovers of an earlier crashed run', () => {
       await xStopsBeating(kube);
       const leftover = await wideSnapshot(kube);
       expect(leftover.runNamespaces).toContain('gpu-conformance-x');
+      expect(leftover.runLeases).toEqual(['default/gpu-conformance-x']);
       expect(leftover.nodeClaims.length).toBeGreaterThanOrEqual(1);
 
       // Y (a NodePool of its own: leftovers in a shared one would be its baseline, and Karpenter
@@ -132,10 +132,11 @@ describe('leftovers of an earlier crashed run', () => {
       for (const claim of leftover.nodeClaims) expect(counted).not.toContain(claim);
       const between = await wideSnapshot(kube);
       expect(between.runNamespaces).toEqual(['gpu-conformance-x']);
+      expect(between.runLeases).toEqual(['default/gpu-conformance-x']);
       expect(between.nodeClaims).toEqual(leftover.nodeClaims);
       expectNoLeak(y);
 
-      // Z: cleanup-stale removes X's namespace (X's emptied nodes are then consolidated away).
+      // Z: cleanup-stale removes X's namespace and Lease (X's emptied nodes are then consolidated away).
       const z = await runWithFault(
         onShared('z', { scenario: 'pending-pods', 'max-replicas': '2', 'cleanup-stale': 'true' }),
         bed.kubeconfig,
@@ -143,7 +144,7 @@ describe('leftovers of an earlier crashed run', () => {
       );
       expectPass(z);
       expect(stageOf(z, 'preflight').message).toContain(`leftover(s) of earlier runs deleted`);
-      expect(z.main.stdout).toContain('Deleted leftovers of earlier runs: namespace/gpu-conformance-x');
+      expect(z.main.stdout).toMatch(/Deleted leftovers of earlier runs: namespace\/gpu-conformance-x, .*lease\/default\/gpu-conformance-x/);
       await watchUntil(kube, {
         path: '/api/v1/namespaces',
         fieldSelector: 'metadata.name=gpu-conformance-x',
@@ -151,7 +152,9 @@ describe('leftovers of an earlier crashed run', () => {
         describe: "X's namespace gone",
         until: (items) => (items.size === 0 ? true : undefined),
       });
-      expect((await wideSnapshot(kube)).runNamespaces).toEqual([]);
+      const swept = await wideSnapshot(kube);
+      expect(swept.runNamespaces).toEqual([]);
+      expect(swept.runLeases).toEqual([]);
       expectNoLeak(z);
     } catch (e) {
       // X's post still runs: a failure here must not leave X's objects to the files after this one.
@@ -179,7 +182,7 @@ async function xStopsBeating(kube: ReturnType<typeof bedKube>): Promise<void> {
   await probeUntil(
     { signal, info: () => undefined },
     async () => {
-      const r = await rawRequest(kube, LEASES, { query: { labelSelector: `${RUN_LABEL_KEY}=x` }, signal });
+      const r = await rawRequest(kube, leasesIn('default'), { query: { labelSelector: `${RUN_LABEL_KEY}=x` }, signal });
       const leases = (r.body as { items?: Lease[] }).items ?? [];
       if (leases.length === 0) return { state: 'no Lease of run x found' };
       const live = liveRuns(leases, RUN_LABEL_KEY, serverTime(r.headers.date, Date.now())).has('x');
@@ -215,19 +218,19 @@ describe('two runs at once', () => {
   it('with different run ids and NodePools both pass, each counting and removing only its own', async () => {
     const kube = bedKube(bed.kubeconfig);
     const start = await wideSnapshot(kube);
-    // A (metric scenario, the slower) first; B starts once A has renewed the Lease in its
-    // namespace, so B's preflight surely meets A going on.
+    // A (metric scenario, the slower) first; B starts once A has renewed its Lease, so B's
+    // preflight surely meets A going on.
     let aGoesOn!: () => void;
     const aStarted = new Promise<void>((go) => (aGoesOn = go));
     const aRun = runWithFault(onShared('a', { scenario: 'metric', 'max-replicas': '2', 'metric-target': '10' }), bed.kubeconfig, async (step) => {
       await lineOn(step, group('pending'));
       await watchUntil<Lease, true>(kube, {
-        path: leasesIn('gpu-conformance-a'),
+        path: leasesIn('default'),
         fieldSelector: 'metadata.name=gpu-conformance-a',
         signal: AbortSignal.timeout(60_000),
         describe: "A's Lease renewed",
         until: (items) => {
-          const l = items.get('gpu-conformance-a/gpu-conformance-a');
+          const l = items.get('default/gpu-conformance-a');
           return l && l.spec?.renewTime !== l.spec?.acquireTime ? true : undefined;
         },
       });

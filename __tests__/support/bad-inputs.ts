@@ -76,6 +76,11 @@ export const INPUT_CASES: Case[] = [
   },
   { name: 'namespace-prefix with capitals', inputs: () => ({ 'namespace-prefix': 'GPU' }), message: ['input "namespace-prefix"', '"GPU" is not a valid name'] },
   { name: 'namespace-prefix too long', inputs: () => ({ 'namespace-prefix': 'n'.repeat(41) }), message: ['input "namespace-prefix"', 'at most 40 characters'] },
+  {
+    name: 'lease-namespace with a dot',
+    inputs: () => ({ 'lease-namespace': 'kube.system' }),
+    message: ['input "lease-namespace"', '"kube.system" is not a valid name'],
+  },
   { name: 'run-id with a space', inputs: () => ({ 'run-id': 'run 1' }), message: ['input "run-id"', '"run 1" is not a valid name'] },
   { name: 'run-id too long', inputs: () => ({ 'run-id': 'r'.repeat(23) }), message: ['input "run-id"', 'at most 22 characters'] },
   { name: 'run-id starting with a dash', inputs: () => ({ 'run-id': '-x' }), message: ['input "run-id"', 'starting and ending with a letter or digit'] },

@@ -2,10 +2,13 @@
 import * as k8s from '@kubernetes/client-node';
 import { connect, type Kube } from '../../src/kube/client.js';
 import { RUN_LABEL_KEY } from '../../src/state.js';
+import { rawRequest } from '../../src/kube/raw.js';
 import { watchUntil } from '../../src/kube/watch.js';
 
 export interface ClusterSnapshot {
   runNamespaces: string[];
+  /** The runs' Leases (run label), in any namespace: namespace/name. */
+  runLeases: string[];
   nodeClaims: string[];
   poolNodes: string[];
   nodePools: string[];
@@ -25,10 +28,13 @@ export async function snapshot(kube: Kube, pool = 'gpu'): Promise<ClusterSnapsho
   const pools = (await kube.custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural: 'nodepools' }).catch(() => ({ items: [] }))) as {
     items: k8s.KubernetesObject[];
   };
+  const leases = await rawRequest(kube, '/apis/coordination.k8s.io/v1/leases', { query: { labelSelector: RUN_LABEL_KEY } });
+  if (leases.status !== 200) throw new Error(`listing Leases answered HTTP ${leases.status}: ${leases.text}`);
   const names = (items: k8s.KubernetesObject[]) => items.map((o) => o.metadata!.name!).sort();
   return {
     // A namespace being deleted is not yet gone, so it still counts.
     runNamespaces: names(namespaces.items),
+    runLeases: (leases.body as { items: k8s.KubernetesObject[] }).items.map((o) => `${o.metadata!.namespace}/${o.metadata!.name}`).sort(),
     nodeClaims: names(claims.items),
     poolNodes: names(nodes.items),
     nodePools: names(pools.items),

@@ -152,6 +152,11 @@ describe('readConfig', () => {
       'input "namespace-prefix": "GPU" is not a valid name; accepted: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 40 characters',
     ],
     [
+      'lease namespace not a DNS label',
+      { 'lease-namespace': 'Kube.System' },
+      'input "lease-namespace": "Kube.System" is not a valid name; accepted: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters',
+    ],
+    [
       'run id too long',
       { 'run-id': 'a'.repeat(30) },
       `input "run-id": "${'a'.repeat(30)}" is not a valid name; accepted: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 22 characters`,

@@ -46,11 +46,12 @@ describe('run Leases', () => {
     expect(microTime(new Date(now + 123))).toBe('2026-11-30T12:00:00.123000Z');
   });
 
-  it("is the run's: in its namespace, named and labelled for it, held by the run id for the stale window", () => {
-    expect(runLease(run, new Date(now))).toEqual({
+  it("is the run's: in the lease namespace, named as the run's namespace, labelled for it, held by the run id for the stale window", () => {
+    expect(configFrom({}).leaseNamespace).toBe('default');
+    expect(runLease(run, 'default', new Date(now))).toEqual({
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: 'gpu-conformance-r1', namespace: 'gpu-conformance-r1', labels: { [run.runLabel.key]: 'r1' } },
+      metadata: { name: 'gpu-conformance-r1', namespace: 'default', labels: { [run.runLabel.key]: 'r1' } },
       spec: {
         holderIdentity: 'r1',
         leaseDurationSeconds: HEARTBEAT_STALE_MS / 1000,
@@ -58,11 +59,14 @@ describe('run Leases', () => {
         renewTime: '2026-11-30T12:00:00.000000Z',
       },
     });
-    expect(leasePath(run)).toBe('/apis/coordination.k8s.io/v1/namespaces/gpu-conformance-r1/leases/gpu-conformance-r1');
+    expect(leasePath(run, 'runs')).toBe('/apis/coordination.k8s.io/v1/namespaces/runs/leases/gpu-conformance-r1');
   });
 
   it('renews by changing renewTime only, keeping the resourceVersion that guards the update', () => {
-    const held = { ...runLease(run, new Date(now - 5_000)), metadata: { ...runLease(run, new Date(now)).metadata, resourceVersion: '42' } };
+    const held = {
+      ...runLease(run, 'default', new Date(now - 5_000)),
+      metadata: { ...runLease(run, 'default', new Date(now)).metadata, resourceVersion: '42' },
+    };
     const renewed = renewedLease(held, new Date(now));
     expect(renewed.metadata?.resourceVersion).toBe('42');
     expect(renewed.spec).toEqual({ ...held.spec, renewTime: '2026-11-30T12:00:00.000000Z' });

@@ -1,6 +1,6 @@
 // Which runs on a cluster are still running. Every run holds a coordination.k8s.io/v1 Lease in
-// its own namespace (named for the run, labelled with the run label) and renews it while its
-// main step runs; objects of another run id whose run has no Lease renewed within the stale
+// the lease namespace (input lease-namespace; named as the run's namespace, labelled with the run
+// label) and renews it while its main step runs; objects of another run id whose run has no Lease renewed within the stale
 // window are leftovers of a run that ended without cleaning up. Without this, two runs at once
 // would each take the other for a leftover (and cleanup-stale would delete a live run's namespace).
 //
@@ -30,12 +30,12 @@ export interface Lease extends k8s.KubernetesObject {
 /** A Lease's MicroTime ("2006-01-02T15:04:05.000000Z"), which the API server requires to the microsecond. Pure. */
 export const microTime = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
-/** The run's Lease, as created: in the run's namespace, named and labelled for the run, held by the run id. Pure. */
-export function runLease(run: { namespace: string; runId: string; runLabel: RunLabel }, now: Date): Lease {
+/** The run's Lease, as created: in `leaseNamespace`, named as the run's namespace, labelled for the run, held by the run id. Pure. */
+export function runLease(run: { namespace: string; runId: string; runLabel: RunLabel }, leaseNamespace: string, now: Date): Lease {
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
-    metadata: { name: run.namespace, namespace: run.namespace, labels: { [run.runLabel.key]: run.runLabel.value } },
+    metadata: { name: run.namespace, namespace: leaseNamespace, labels: { [run.runLabel.key]: run.runLabel.value } },
     spec: {
       holderIdentity: run.runId,
       leaseDurationSeconds: HEARTBEAT_STALE_MS / 1000,

@@ -21,23 +21,23 @@ const KWOK = 'karpenter.kwok.sh';
 
 const LEASES = 'coordination.k8s.io';
 /**
- * The run's namespace and its Lease, made just before the workload stage and renewed every 5 s.
- * Server-side apply of the namespace is a patch; the namespace takes the Lease with it at cleanup.
+ * The run's namespace and its Lease (in the lease namespace), made just before the workload
+ * stage; the Lease is renewed every 5 s. Server-side apply of the namespace is a patch.
  */
 const RUN_NAMESPACE: Rule[] = [['create,get,patch', '', 'namespaces']];
 const RUN_LEASE: Rule[] = [['create,get,update', LEASES, 'leases']];
 
-/** What each stage does with the API (namespaced rules are checked in the run's namespace). */
-function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { cluster: Rule[]; namespaced: Rule[] } {
+/**
+ * What each stage does with the API: cluster-wide, in the run's namespace (namespaced), and in
+ * the lease namespace (lease).
+ */
+function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { cluster: Rule[]; namespaced: Rule[]; lease?: Rule[] } {
   switch (stage) {
     case 'preflight':
       return {
         cluster: [
           ['get,list', '', 'nodes'],
           ['list', '', 'namespaces'],
-          // Leftovers are objects of runs without a renewed Lease; the namespaces and NodePools
-          // of live runs say whether one started a Karpenter of its own.
-          ['list', LEASES, 'leases'],
           ['list', KARPENTER, 'nodepools'],
           ['list', KARPENTER, 'nodeclaims'],
           // A Karpenter installation the run did not make is found before anything changes.
@@ -49,6 +49,9 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
             : []),
         ],
         namespaced: [],
+        // Leftovers are objects of runs without a renewed Lease; the namespaces and NodePools of
+        // live runs say whether one started a Karpenter of its own.
+        lease: [['list', LEASES, 'leases']],
       };
     case 'karpenter-install':
       // What installing means differs by mode: the mode's provider says (src/karpenter/).
@@ -77,8 +80,8 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
               ] as Rule[])
             : []),
         ],
+        lease: RUN_LEASE,
         namespaced: [
-          ...RUN_LEASE,
           ['get,create,patch', 'apps', 'deployments'],
           ...(config.scenario === 'metric' ? ([['get,create,patch', 'autoscaling', 'horizontalpodautoscalers']] as Rule[]) : []),
           ...(config.scenario === 'n-plus-one' ? ([['list,watch', '', 'pods']] as Rule[]) : []),
@@ -117,6 +120,8 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
         cluster: [
           ['list,watch', KARPENTER, 'nodeclaims'],
           ['list,watch', '', 'nodes'],
+          // The run's namespace goes with the workload (n-plus-one keeps it: its fill holds the baseline).
+          ...(config.scenario === 'n-plus-one' ? [] : ([['delete', '', 'namespaces']] as Rule[])),
         ],
         namespaced: [
           ['delete', 'apps', 'deployments'],
@@ -132,6 +137,8 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
           ...(config.scenario === 'n-plus-one' ? ([['patch', '', 'nodes']] as Rule[]) : []),
         ],
         namespaced: [],
+        // The run's Lease goes last; cleanup-stale (preflight) deletes the Leases of leftovers.
+        lease: [['delete', LEASES, 'leases']],
       };
     default:
       return { cluster: [], namespaced: [] };
@@ -146,10 +153,11 @@ export function requiredPermissions(config: Config, namespace: string, installRu
   const seen = new Set<string>();
   const out: Permission[] = [];
   for (const stage of config.stages) {
-    const { cluster, namespaced } = rulesFor(stage, config, installRules);
+    const { cluster, namespaced, lease = [] } = rulesFor(stage, config, installRules);
     for (const [rules, ns] of [
       [cluster, undefined],
       [namespaced, namespace],
+      [lease, config.leaseNamespace],
     ] as const) {
       for (const [verbs, group, resource, subresource] of rules) {
         for (const verb of verbs.split(',')) {

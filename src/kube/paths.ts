@@ -6,7 +6,6 @@ export const NODECLAIMS = '/apis/karpenter.sh/v1/nodeclaims';
 export const NODEPOOLS = '/apis/karpenter.sh/v1/nodepools';
 export const podsIn = (ns: string): string => `/api/v1/namespaces/${ns}/pods`;
 export const hpasIn = (ns: string): string => `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`;
-export const LEASES = '/apis/coordination.k8s.io/v1/leases';
 export const leasesIn = (ns: string): string => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`;
 export const EXTERNAL_METRICS_GROUP = 'external.metrics.k8s.io';
 export const EXTERNAL_METRICS_APISERVICE = 'v1beta1.external.metrics.k8s.io';

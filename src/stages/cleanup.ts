@@ -9,6 +9,7 @@ import { probeUntil, waitFor, withSoftDeadline } from './wait.js';
 import { providerFor } from '../karpenter/index.js';
 import { runIdentity } from './identity.js';
 import { unpinNodes } from './pin.js';
+import { leasePath } from './heartbeat.js';
 import { DO_NOT_DISRUPT } from '../checks/nplusone.js';
 import type { RunState } from '../types.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
@@ -42,8 +43,8 @@ function waitGone(ctx: StageContext, path: string, name: string, what: string): 
 
 /**
  * True when the run cannot have created anything: neither preflight nor workload recorded a
- * baseline, the run made no namespace (with its Lease, just before the workload stage),
- * and no install step recorded an object, release or process. Cleanup then touches nothing, so
+ * baseline, the run made no Lease or namespace (just before the workload stage), and no install
+ * step recorded an object, release or process. Cleanup then touches nothing, so
  * a run that failed early (cluster unreachable, no permissions) does not report "left behind"
  * for objects that never existed. Pure.
  */
@@ -51,6 +52,7 @@ export function createdNothing(run: RunState): boolean {
   return (
     run.baselineNodes === undefined &&
     run.namespaceCreatedAt === undefined &&
+    run.leaseNamespace === undefined &&
     !run.pinnedNodes?.length &&
     run.appliedClusterObjects.length === 0 &&
     !run.karpenterPid &&
@@ -172,8 +174,8 @@ export const cleanupStage: Stage = {
       });
 
     // The namespace controller holds every namespace deletion 5 s before it starts
-    // (namespaceDeletionGracePeriod): the delete is sent first and waited for after the steps that
-    // do not need it gone, so those 5 s overlap them instead of adding to them.
+    // (namespaceDeletionGracePeriod): the delete (usually sent by consolidation already) is sent
+    // first and waited for after the steps that do not need it gone, so those 5 s overlap them.
     let namespaceDeleted: (() => Promise<string | undefined>) | undefined;
     await step(`namespace ${run.namespace}`, async () => {
       const r = await rawRequest(kube, `${NAMESPACES}/${run.namespace}`, { method: 'DELETE' });
@@ -256,16 +258,25 @@ export const cleanupStage: Stage = {
     // Before the CRDs: the namespace controller discovers every namespaced resource while it empties the namespace.
     if (namespaceDeleted) await step(`namespace ${run.namespace}`, namespaceDeleted);
     await step('CRDs and namespaces', () => removeObjects((kind) => lastKinds.has(kind)));
+    // Last: until nothing of the run is left, other runs must see it live, not as a leftover.
+    const leaseNamespace = run.leaseNamespace;
+    if (leaseNamespace)
+      await step(`Lease ${leaseNamespace}/${run.namespace}`, async () => {
+        const r = await rawRequest(kube, leasePath(run, leaseNamespace), { method: 'DELETE' });
+        if (r.status === 404) return undefined;
+        if (r.status >= 300) throw new Error(`delete answered HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+        return `Lease ${leaseNamespace}/${run.namespace} deleted`;
+      });
 
     ctx.evidence({
       title: 'Cleanup',
-      command: `kubectl get namespace ${run.namespace}; kubectl get nodeclaims -l ${run.runLabel.key}=${run.runLabel.value}`,
+      command: `kubectl get namespace ${run.namespace}; kubectl get nodeclaims,leases -A -l ${run.runLabel.key}=${run.runLabel.value}`,
       output: [...done, ...problems.map((p) => `FAILED ${p}`)].join('\n') || 'nothing to remove',
     });
     if (problems.length) {
       throw new StageFailure(
         `Expected everything this run created to be removed; left behind: ${problems.join('; ')}`,
-        `remove them by hand (kubectl delete namespace ${run.namespace}; kubectl delete nodeclaims -l ${run.runLabel.key}=${run.runLabel.value})`,
+        `remove them by hand (kubectl delete namespace ${run.namespace}; kubectl delete nodeclaims -l ${run.runLabel.key}=${run.runLabel.value}${leaseNamespace ? `; kubectl delete lease -n ${leaseNamespace} ${run.namespace}` : ''})`,
       );
     }
     return pass(done.length ? done.join('; ') : 'nothing left to remove');

@@ -4,7 +4,7 @@ import { consolidationState, isRunNodeClaim, NODEPOOL_LABEL, type NodeClaim } fr
 import { iso } from '../checks/conditions.js';
 import { WORKLOAD_NAME } from '../checks/workload.js';
 import { karpenterLogs, nodeClaims, nodePool, poolNodes } from './inspect.js';
-import { hpasIn, NODECLAIMS, NODES } from '../kube/paths.js';
+import { hpasIn, NAMESPACES, NODECLAIMS, NODES } from '../kube/paths.js';
 import { rawRequest } from '../kube/raw.js';
 import { allOrNothing, waitFor, withSoftDeadline } from './wait.js';
 import { karpenterLogTail } from '../tools/karpenter-process.js';
@@ -27,11 +27,15 @@ async function deleteWorkload(ctx: StageContext): Promise<{ at: string; source: 
       `Expected to delete Deployment ${WORKLOAD_NAME}; the API answered HTTP ${r.status}: ${r.text.slice(0, 200)}`,
       'check the delete permission on deployments in the run namespace',
     );
-  // The namespace stays until cleanup: it holds the run's Lease, which tells other runs this one
-  // (its NodePool and NodeClaims, which outlive the workload) still goes on (src/stages/heartbeat.ts).
+  // The namespace goes too, now: its removal (the namespace controller waits 5 s before it starts)
+  // then overlaps the consolidation wait instead of adding to cleanup, which still waits for it.
+  // The run's Lease is elsewhere (src/stages/heartbeat.ts). n-plus-one keeps it: its fill pods
+  // hold the baseline N the pool must come back to.
+  const withNamespace = ctx.config.scenario !== 'n-plus-one';
+  if (withNamespace) await rawRequest(kube, `${NAMESPACES}/${ns}`, { method: 'DELETE' });
   ctx.evidence({
     title: 'Workload deleted',
-    command: `kubectl delete deployment,hpa ${WORKLOAD_NAME} -n ${ns} --cascade=foreground`,
+    command: `kubectl delete deployment,hpa ${WORKLOAD_NAME} -n ${ns} --cascade=foreground${withNamespace ? ` && kubectl delete namespace ${ns} --wait=false` : ''}`,
     output: `HTTP ${r.status}; deletionTimestamp ${ts ?? '(gone at once)'}`,
   });
   return ts

@@ -8,7 +8,7 @@ import { describePermission, needsExternalMetrics, unsettledByRules, type Permis
 import { permissionsFor, providerFor } from '../karpenter/index.js';
 import type { Kube } from '../kube/client.js';
 import { apiServiceStatus } from './inspect.js';
-import { EXTERNAL_METRICS_APISERVICE, LEASES, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
+import { EXTERNAL_METRICS_APISERVICE, leasesIn, NAMESPACES, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
 import { ApiError, getJson, rawRequest } from '../kube/raw.js';
 import { isConnectionError, isTlsError } from '../kube/transient.js';
 import { pass, StageFailure, type Stage, type StageContext } from './stage.js';
@@ -94,17 +94,30 @@ async function labelledKarpenterObjects(ctx: StageContext, path: string, labelSe
   }
 }
 
-/** The runs' Leases (run label) and the API server's time of the answer (its Date header): liveness is judged on the server's clock. */
+/** The runs' Leases (run label, in the lease namespace) and the API server's time of the answer (its Date header): liveness is judged on the server's clock. */
 async function runLeases(ctx: StageContext): Promise<{ leases: Lease[]; serverNow: number }> {
-  const r = await rawRequest(ctx.kube(), LEASES, { query: { labelSelector: ctx.run.runLabel.key }, signal: ctx.signal });
-  if (r.status !== 200) throw new ApiError(r.status, LEASES, r.text);
+  const path = leasesIn(ctx.config.leaseNamespace);
+  const r = await rawRequest(ctx.kube(), path, { query: { labelSelector: ctx.run.runLabel.key }, signal: ctx.signal });
+  if (r.status !== 200) throw new ApiError(r.status, path, r.text);
   return { leases: (r.body as { items: Lease[] }).items, serverNow: serverTime(r.headers.date, Date.now()) };
 }
 
+/** The lease namespace exists when the run will make its Lease there (the workload stage): checked before anything changes. */
+async function leaseNamespaceFound(ctx: StageContext): Promise<void> {
+  const ns = ctx.config.leaseNamespace;
+  if (!ctx.config.stages.includes('workload')) return;
+  const r = await rawRequest(ctx.kube(), `${NAMESPACES}/${ns}`, { signal: ctx.signal });
+  if (r.status === 200) return;
+  throw new StageFailure(
+    `Expected namespace ${ns} (input lease-namespace), where the run keeps its Lease, to exist; the API answered HTTP ${r.status}`,
+    `set lease-namespace to an existing namespace where the identity may create leases.coordination.k8s.io, or create namespace ${ns}; nothing was changed`,
+  );
+}
+
 /**
- * Leftovers of earlier runs (namespaces, NodeClaims labelled with another run id whose run has
- * no Lease renewed within the stale window): reported, removed when asked. A run still going
- * on (two runs at once) is neither reported nor touched.
+ * Leftovers of earlier runs (namespaces, NodeClaims and Leases labelled with another run id
+ * whose run has no Lease renewed within the stale window): reported, removed when asked. A run
+ * still going on (two runs at once) is neither reported nor touched.
  */
 async function staleLeftovers(ctx: StageContext): Promise<string> {
   const kube = ctx.kube();
@@ -123,15 +136,26 @@ async function staleLeftovers(ctx: StageContext): Promise<string> {
   await providerFor(ctx.config).preflight(ctx, { runsWithOwnKarpenter: runsWithOwnKarpenter(carriers, key, live) });
   const namespaces = staleObjects(allNamespaces, runLabel, live);
   const claims = staleObjects(allClaims, runLabel, live);
-  const names = [...namespaces.map((n) => `namespace/${n.metadata?.name}`), ...claims.map((c) => `nodeclaim/${c.metadata?.name}`)];
+  const staleLeases = staleObjects(leases, runLabel, live);
+  const leaseNamespace = ctx.config.leaseNamespace;
+  const names = [
+    ...namespaces.map((n) => `namespace/${n.metadata?.name}`),
+    ...claims.map((c) => `nodeclaim/${c.metadata?.name}`),
+    ...staleLeases.map((l) => `lease/${leaseNamespace}/${l.metadata?.name}`),
+  ];
   if (names.length === 0) return 'no leftovers of earlier runs';
-  ctx.evidence({ title: 'Leftovers of earlier runs', command: `kubectl get namespaces,nodeclaims -l ${key}`, output: names.join('\n') });
+  ctx.evidence({
+    title: 'Leftovers of earlier runs',
+    command: `kubectl get namespaces,nodeclaims -l ${key}; kubectl get leases -n ${leaseNamespace} -l ${key}`,
+    output: names.join('\n'),
+  });
   if (!ctx.config.cleanupStale) {
     ctx.warning(`Leftovers of earlier runs found (${names.join(', ')}); set cleanup-stale: true to remove them`);
     return `${names.length} leftover(s) of earlier runs reported`;
   }
   for (const n of namespaces) await kube.core.deleteNamespace({ name: n.metadata!.name! }).catch(() => undefined);
   for (const c of claims) await rawRequest(kube, `${NODECLAIMS}/${c.metadata!.name}`, { method: 'DELETE' });
+  for (const l of staleLeases) await rawRequest(kube, `${leasesIn(leaseNamespace)}/${l.metadata!.name}`, { method: 'DELETE' });
   ctx.info(`Deleted leftovers of earlier runs: ${names.join(', ')}`);
   return `${names.length} leftover(s) of earlier runs deleted`;
 }
@@ -205,6 +229,7 @@ export const preflightStage: Stage = {
       }
     }
 
+    await leaseNamespaceFound(ctx);
     const foreign = await karpenterNotOurs(ctx);
     const stale = await staleLeftovers(ctx);
     const selector = `${NODEPOOL_LABEL}=${config.nodePool.name}`;
