@@ -13,6 +13,8 @@ import { watchUntil } from '../../src/kube/watch.js';
 import { runStages } from '../../src/runner.js';
 import { cleanupStage, createdNothing } from '../../src/stages/cleanup.js';
 import { holdRunLease, leasePath, renewLease, startHeartbeat } from '../../src/stages/heartbeat.js';
+import { pinNodes } from '../../src/stages/pin.js';
+import { DO_NOT_DISRUPT, PINNED_BY_LABEL } from '../../src/checks/nplusone.js';
 import { preflightStage } from '../../src/stages/preflight.js';
 import { probeUntil } from '../../src/stages/wait.js';
 import { newRunState, RUN_LABEL_KEY } from '../../src/state.js';
@@ -179,6 +181,37 @@ describe('preflight', () => {
     expect(said).toContain(`namespace ${live.namespace} deleted`);
     expect(said.indexOf(`Lease default/${live.namespace} deleted`)).toBeGreaterThan(said.indexOf(`namespace ${live.namespace} deleted`));
     expect((await rawRequest(kube, leaseOf(live))).status).toBe(404);
+  });
+
+  it('finds the do-not-disrupt pins of an n-plus-one run that died before its cleanup, and takes them off with cleanup-stale', async () => {
+    // Two nodes outside any NodePool: one the dead run pinned, one pinned by hand before it.
+    const names = ['gac-pinned-by-run', 'gac-pinned-by-hand'];
+    const node = (name: string, annotations: Record<string, string> = {}) =>
+      ({ apiVersion: 'v1', kind: 'Node', metadata: { name, annotations } }) as k8s.V1Node;
+    await kube.core.createNode({ body: node(names[0]!) });
+    await kube.core.createNode({ body: node(names[1]!, { [DO_NOT_DISRUPT]: 'true' }) });
+    try {
+      const dead = newRunState(existing());
+      const pins = await pinNodes(kube, dead, names, () => undefined);
+      expect(pins.pinned).toEqual([names[0]]);
+      expect(dead.pinnedNodes).toEqual([names[0]]);
+      // The run dies here: no cleanup, no post, no Lease.
+      const reported = await runStages([preflightStage], existing());
+      const leftovers = reported.records[0]!.evidence.find((e) => e.title === 'Leftovers of earlier runs')?.output ?? '';
+      expect(leftovers).toContain(`node/${names[0]} (${DO_NOT_DISRUPT} of run ${dead.runId})`);
+      expect(leftovers).not.toContain(names[1]);
+      expect((await kube.core.readNode({ name: names[0]! })).metadata?.annotations?.[DO_NOT_DISRUPT]).toBe('true');
+
+      const swept = await runStages([preflightStage], existing({ 'cleanup-stale': 'true' }));
+      expect(swept.records[0]!.status, swept.records[0]!.message).toBe('pass');
+      const unpinned = await kube.core.readNode({ name: names[0]! });
+      expect(unpinned.metadata?.annotations?.[DO_NOT_DISRUPT]).toBeUndefined();
+      expect(unpinned.metadata?.labels?.[PINNED_BY_LABEL]).toBeUndefined();
+      // The pin that was there before the run is not the run's: left as found.
+      expect((await kube.core.readNode({ name: names[1]! })).metadata?.annotations?.[DO_NOT_DISRUPT]).toBe('true');
+    } finally {
+      for (const name of names) await kube.core.deleteNode({ name }).catch(() => undefined);
+    }
   });
 
   it('fails before anything changes when the lease namespace does not exist, naming the input', async () => {

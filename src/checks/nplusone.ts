@@ -14,6 +14,8 @@ export const FILL_NAME = 'gpu-baseline';
 export const FILL_SELECTOR = `app.kubernetes.io/name=${FILL_NAME}`;
 /** Karpenter never disrupts (consolidates, drifts, expires) a node with this annotation "true". */
 export const DO_NOT_DISRUPT = 'karpenter.sh/do-not-disrupt';
+/** Put with DO_NOT_DISRUPT on each node a run pins, valued its run id: a later run finds the pins of a run that died before its cleanup. */
+export const PINNED_BY_LABEL = 'gpu-autoscaling-conformance/pinned-by';
 export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
 export const ONE_GPU_PER_NODE = 'the conformance draft requires one GPU per node';
 

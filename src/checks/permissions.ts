@@ -37,6 +37,8 @@ function rulesFor(stage: StageName, config: Config, installRules: Rule[]): { clu
       return {
         cluster: [
           ['get,list', '', 'nodes'],
+          // cleanup-stale: the do-not-disrupt pins of n-plus-one runs that died before their cleanup come off.
+          ...(config.cleanupStale ? ([['patch', '', 'nodes']] as Rule[]) : []),
           ['list', '', 'namespaces'],
           ['list', KARPENTER, 'nodepools'],
           ['list', KARPENTER, 'nodeclaims'],

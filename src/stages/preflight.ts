@@ -1,5 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { NODEPOOL_LABEL } from '../checks/capacity.js';
+import { DO_NOT_DISRUPT, PINNED_BY_LABEL } from '../checks/nplusone.js';
+import { unpinNode } from './pin.js';
 import { liveRuns, runsWithOwnKarpenter, serverTime, staleObjects, type Lease } from '../checks/liveness.js';
 import { isTrue, type WithConditions } from '../checks/conditions.js';
 import { foreignKarpenter, KARPENTER_CRDS } from '../checks/foreign.js';
@@ -115,19 +117,20 @@ async function leaseNamespaceFound(ctx: StageContext): Promise<void> {
 }
 
 /**
- * Leftovers of earlier runs (namespaces, NodeClaims and Leases labelled with another run id
- * whose run has no Lease renewed within the stale window): reported, removed when asked. A run
- * still going on (two runs at once) is neither reported nor touched.
+ * Leftovers of earlier runs (namespaces, NodeClaims, Leases and node pins labelled with another
+ * run id whose run has no Lease renewed within the stale window): reported, removed when asked.
+ * A run still going on (two runs at once) is neither reported nor touched.
  */
 async function staleLeftovers(ctx: StageContext): Promise<string> {
   const kube = ctx.kube();
   const { runLabel } = ctx.run;
   const { key } = runLabel;
-  const [allNamespaces, pools, allClaims, { leases, serverNow }] = await Promise.all([
+  const [allNamespaces, pools, allClaims, { leases, serverNow }, pinned] = await Promise.all([
     kube.core.listNamespace({ labelSelector: key }).then((l) => l.items),
     labelledKarpenterObjects(ctx, NODEPOOLS),
     labelledKarpenterObjects(ctx, NODECLAIMS),
     runLeases(ctx),
+    kube.core.listNode({ labelSelector: PINNED_BY_LABEL }).then((l) => l.items),
   ]);
   const carriers = [...allNamespaces, ...pools];
   const live = liveRuns(leases, key, serverNow);
@@ -137,16 +140,19 @@ async function staleLeftovers(ctx: StageContext): Promise<string> {
   const namespaces = staleObjects(allNamespaces, runLabel, live);
   const claims = staleObjects(allClaims, runLabel, live);
   const staleLeases = staleObjects(leases, runLabel, live);
+  // n-plus-one pins (do-not-disrupt) of a run that died before its cleanup: the node stays, the pin goes.
+  const stalePins = staleObjects(pinned, { key: PINNED_BY_LABEL, value: runLabel.value }, live);
   const leaseNamespace = ctx.config.leaseNamespace;
   const names = [
     ...namespaces.map((n) => `namespace/${n.metadata?.name}`),
     ...claims.map((c) => `nodeclaim/${c.metadata?.name}`),
     ...staleLeases.map((l) => `lease/${leaseNamespace}/${l.metadata?.name}`),
+    ...stalePins.map((n) => `node/${n.metadata?.name} (${DO_NOT_DISRUPT} of run ${n.metadata?.labels?.[PINNED_BY_LABEL]})`),
   ];
   if (names.length === 0) return 'no leftovers of earlier runs';
   ctx.evidence({
     title: 'Leftovers of earlier runs',
-    command: `kubectl get namespaces,nodeclaims -l ${key}; kubectl get leases -n ${leaseNamespace} -l ${key}`,
+    command: `kubectl get namespaces,nodeclaims -l ${key}; kubectl get leases -n ${leaseNamespace} -l ${key}; kubectl get nodes -l ${PINNED_BY_LABEL}`,
     output: names.join('\n'),
   });
   if (!ctx.config.cleanupStale) {
@@ -156,6 +162,7 @@ async function staleLeftovers(ctx: StageContext): Promise<string> {
   for (const n of namespaces) await kube.core.deleteNamespace({ name: n.metadata!.name! }).catch(() => undefined);
   for (const c of claims) await rawRequest(kube, `${NODECLAIMS}/${c.metadata!.name}`, { method: 'DELETE' });
   for (const l of staleLeases) await rawRequest(kube, `${leasesIn(leaseNamespace)}/${l.metadata!.name}`, { method: 'DELETE' });
+  for (const n of stalePins) await unpinNode(kube, n.metadata!.name!).catch(() => undefined);
   ctx.info(`Deleted leftovers of earlier runs: ${names.join(', ')}`);
   return `${names.length} leftover(s) of earlier runs deleted`;
 }
