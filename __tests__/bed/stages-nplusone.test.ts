@@ -8,7 +8,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseAllDocuments, stringify } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DO_NOT_DISRUPT } from '../../src/checks/nplusone.js';
+import { DO_NOT_DISRUPT, PINNED_BY_LABEL } from '../../src/checks/nplusone.js';
 import type { Kube } from '../../src/kube/client.js';
 import { getJson } from '../../src/kube/raw.js';
 import { savedRunOf } from '../../src/state.js';
@@ -27,9 +27,11 @@ beforeAll(() => {
 
 const PROVING: StageName[] = ['workload', 'pending', 'provision', 'schedule', 'consolidation'];
 
-/** Nodes of the cluster carrying the do-not-disrupt annotation (none may be left by a run). */
+/** Nodes of the cluster carrying the do-not-disrupt annotation or a run's pin label (none may be left by a run). */
 const pinnedNodes = async (): Promise<string[]> =>
-  (await kube.core.listNode()).items.filter((n) => n.metadata?.annotations?.[DO_NOT_DISRUPT] !== undefined).map((n) => n.metadata!.name!);
+  (await kube.core.listNode()).items
+    .filter((n) => n.metadata?.annotations?.[DO_NOT_DISRUPT] !== undefined || n.metadata?.labels?.[PINNED_BY_LABEL] !== undefined)
+    .map((n) => n.metadata!.name!);
 
 /** The figures for docs/benchmarks.md: wall time per stage and the windows held. */
 function figures(label: string, c: Chain): void {
