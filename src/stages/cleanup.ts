@@ -135,6 +135,14 @@ async function releaseKwokClaims(kube: Kube, claims: NodeClaim[]): Promise<void>
   }
 }
 
+/** DELETE of one object by its API path: false when it was gone already; throws on any other refusal. */
+async function deletePath(kube: Kube, path: string): Promise<boolean> {
+  const r = await rawRequest(kube, path, { method: 'DELETE' });
+  if (r.status === 404) return false;
+  if (r.status >= 300) throw new Error(`delete answered HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+  return true;
+}
+
 const ignore404 = (e: unknown) => {
   if (e instanceof ApiError && e.status === 404) return undefined;
   throw e;
@@ -178,9 +186,7 @@ export const cleanupStage: Stage = {
     // first and waited for after the steps that do not need it gone, so those 5 s overlap them.
     let namespaceDeleted: (() => Promise<string | undefined>) | undefined;
     await step(`namespace ${run.namespace}`, async () => {
-      const r = await rawRequest(kube, `${NAMESPACES}/${run.namespace}`, { method: 'DELETE' });
-      if (r.status === 404) return undefined;
-      if (r.status >= 300) throw new Error(`delete answered HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+      if (!(await deletePath(kube, `${NAMESPACES}/${run.namespace}`))) return undefined;
       namespaceDeleted = async () => {
         await waitGone(ctx, NAMESPACES, run.namespace, `Namespace ${run.namespace}`);
         return `namespace ${run.namespace} deleted`;
@@ -261,12 +267,9 @@ export const cleanupStage: Stage = {
     // Last: until nothing of the run is left, other runs must see it live, not as a leftover.
     const leaseNamespace = run.leaseNamespace;
     if (leaseNamespace)
-      await step(`Lease ${leaseNamespace}/${run.namespace}`, async () => {
-        const r = await rawRequest(kube, leasePath(run, leaseNamespace), { method: 'DELETE' });
-        if (r.status === 404) return undefined;
-        if (r.status >= 300) throw new Error(`delete answered HTTP ${r.status}: ${r.text.slice(0, 200)}`);
-        return `Lease ${leaseNamespace}/${run.namespace} deleted`;
-      });
+      await step(`Lease ${leaseNamespace}/${run.namespace}`, async () =>
+        (await deletePath(kube, leasePath(run, leaseNamespace))) ? `Lease ${leaseNamespace}/${run.namespace} deleted` : undefined,
+      );
 
     ctx.evidence({
       title: 'Cleanup',

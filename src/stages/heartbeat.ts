@@ -58,8 +58,10 @@ export async function holdRunLease(
     body: json(runLease(run, config.leaseNamespace, now)),
     signal,
   });
+  const refused = () => new ApiError(created.status, path, created.text, 'POST');
+  if (created.status !== 409 && (created.status < 200 || created.status >= 300)) throw refused();
   const lease = created.status === 409 ? await renewLease(kube, run, undefined, signal, now) : (created.body as Lease);
-  if (!lease || (created.status !== 409 && (created.status < 200 || created.status >= 300))) throw new ApiError(created.status, path, created.text, 'POST');
+  if (!lease) throw refused();
   const ns = await applyObject(kube, runNamespace(config, run), { signal });
   run.namespaceCreatedAt ??= iso(ns.metadata?.creationTimestamp) ?? now.toISOString();
   return lease;
