@@ -107,37 +107,14 @@ describe('watchUntil', () => {
   });
 
   it('resumes from the last resourceVersion when the connection drops', async () => {
-    const target = new URL(bed.apiserver);
-    const sockets = new Set<net.Socket>();
-    const proxy = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port), target.hostname);
-      sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', close).on('close', close);
-      upstream.on('error', close).on('close', close);
-    });
-    await new Promise<void>((res) => proxy.listen(0, '127.0.0.1', res));
+    const proxy = await apiProxy();
     try {
-      const kc = new k8s.KubeConfig();
-      kc.loadFromFile(bed.kubeconfig);
-      const cluster = kc.getCurrentCluster()!;
-      kc.loadFromOptions({
-        clusters: kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: `https://127.0.0.1:${(proxy.address() as net.AddressInfo).port}` } : c)),
-        users: kc.users,
-        contexts: kc.contexts,
-        currentContext: kc.currentContext,
-      });
-      const proxied = { kc } as Kube;
       const logs: string[] = [];
       let listed!: () => void;
       let live!: () => void;
       const watchListed = new Promise<void>((res) => (listed = res));
       const watchLive = new Promise<void>((res) => (live = res));
-      const waiting = watchUntil<k8s.V1ConfigMap, string>(proxied, {
+      const waiting = watchUntil<k8s.V1ConfigMap, string>(proxy.kube, {
         path: cmPath(),
         signal: AbortSignal.timeout(90_000),
         describe: 'configmap after-drop',
@@ -152,13 +129,46 @@ describe('watchUntil', () => {
       await watchListed;
       await createCm('probe');
       await watchLive;
-      for (const s of sockets) s.destroy();
+      proxy.cut();
       await createCm('after-drop');
       expect(await waiting).toBe('seen');
       expect(logs.join('\n')).toMatch(/resuming from resourceVersion \d+/);
     } finally {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((res) => proxy.close(() => res()));
+      await proxy.close();
+    }
+  });
+
+  it('says when its view is stale: not current while the API refuses connections, current again once an event comes through', async () => {
+    const proxy = await apiProxy();
+    try {
+      const told: boolean[] = [];
+      const waiters: [boolean, () => void][] = [];
+      const toldNow = (value: boolean) => new Promise<void>((res) => waiters.push([value, res]));
+      const firstList = toldNow(true);
+      const waiting = watchUntil<k8s.V1ConfigMap, string>(proxy.kube, {
+        path: cmPath(),
+        signal: AbortSignal.timeout(90_000),
+        describe: 'configmap after-outage',
+        log: () => undefined,
+        onCurrent: (current) => {
+          told.push(current);
+          for (const [value, res] of waiters) if (value === current) res();
+        },
+        until: (items) => (items.has(`${ns}/after-outage`) ? 'seen' : undefined),
+      });
+      await firstList;
+      const stale = toldNow(false);
+      await proxy.down();
+      await stale;
+      const back = toldNow(true);
+      await proxy.up();
+      await createCm('during-recovery');
+      await back;
+      await createCm('after-outage');
+      expect(await waiting).toBe('seen');
+      expect(told).toEqual([true, false, true]);
+    } finally {
+      await proxy.close();
     }
   });
 
@@ -180,3 +190,47 @@ describe('watchUntil', () => {
     expect((err as Error).message).toMatch(/^a configmap that never comes: not reached before the stage timeout; last seen: \d+ configmap\(s\)/);
   });
 });
+
+/**
+ * A loopback TCP proxy in front of the bed's apiserver, and clients through it: `cut` destroys
+ * the connections (a dropped watch); `down` also stops accepting (connections refused, as when
+ * the apiserver is gone) until `up` listens again on the same port.
+ */
+async function apiProxy(): Promise<{ kube: Kube; cut: () => void; down: () => Promise<void>; up: () => Promise<void>; close: () => Promise<void> }> {
+  const target = new URL(bed.apiserver);
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+  const listen = (port: number) => new Promise<void>((res) => proxy.listen(port, '127.0.0.1', res));
+  await listen(0);
+  const port = (proxy.address() as net.AddressInfo).port;
+  const cut = () => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
+  const stop = () => new Promise<void>((res) => (proxy.listening ? proxy.close(() => res()) : res()));
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(bed.kubeconfig);
+  const cluster = kc.getCurrentCluster()!;
+  kc.loadFromOptions({
+    clusters: kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: `https://127.0.0.1:${port}` } : c)),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+  const down = async () => {
+    const stopped = stop();
+    cut();
+    await stopped;
+  };
+  return { kube: { kc } as Kube, cut, down, up: () => listen(port), close: down };
+}

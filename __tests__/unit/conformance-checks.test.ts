@@ -293,6 +293,11 @@ describe("Karpenter's refusals (provision)", () => {
     expect(judgeRefusals([r('a', 0), r('b', 0), r('c', 0)], 1, 60_000)).toEqual({ kind: 'none' });
     expect(judgeRefusals([], 0, 60_000)).toEqual({ kind: 'none' });
   });
+  it('judges nothing while the NodeClaims are not known (their watch failing: the API not answering)', () => {
+    // Karpenter may have made one meanwhile: "made no NodeClaim" cannot be said; the stage timeout decides.
+    expect(judgeRefusals([r('a', 0), r('b', 0), r('c', 0)], undefined, 60_000)).toEqual({ kind: 'none' });
+    expect(judgeRefusals([r('a', 0)], undefined, REFUSAL_GRACE_MS)).toEqual({ kind: 'none' });
+  });
   it('says what to check for the reason', () => {
     expect(refusalHint(['did not tolerate taint (taint=dedicated=gpu-training:NoSchedule)'], 'gpu')).toContain('do not tolerate a taint of NodePool gpu');
     expect(refusalHint(['all available instance types exceed limits for nodepool'], 'gpu')).toContain('spec.limits');

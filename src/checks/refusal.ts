@@ -45,15 +45,17 @@ export type RefusalVerdict =
 /**
  * Whether Karpenter has refused the run's pods for good: refusals and no NodeClaim of the run,
  * and either REFUSALS_TO_FAIL of them or one standing REFUSAL_GRACE_MS. A NodeClaim of the run
- * (Karpenter did act, for some pods at least) clears it: provision's own wait then decides. Pure.
+ * (Karpenter did act, for some pods at least) clears it: provision's own wait then decides.
+ * `runClaims` undefined means the NodeClaims are not known now (their watch is failing: the API
+ * does not answer): "made no NodeClaim" cannot be said, so nothing is judged until they are. Pure.
  */
 export function judgeRefusals(
   refusals: Refusal[],
-  runClaims: number,
+  runClaims: number | undefined,
   now: number,
   opts = { toFail: REFUSALS_TO_FAIL, graceMs: REFUSAL_GRACE_MS },
 ): RefusalVerdict {
-  if (runClaims > 0 || refusals.length === 0) return { kind: 'none' };
+  if (runClaims === undefined || runClaims > 0 || refusals.length === 0) return { kind: 'none' };
   const events = refusals.reduce((s, r) => s + r.count, 0);
   const first = Math.min(...refusals.map((r) => r.seenAt));
   const sinceMs = Math.max(0, now - first);

@@ -28,6 +28,12 @@ export interface WatchUntilOptions<T extends k8s.KubernetesObject, R> {
   resourceVersion?: string;
   /** Server-side watch timeout; the watch resumes after it (default 290 s). */
   timeoutSeconds?: number;
+  /**
+   * Told when the set `until` sees stops being current (a list or the watch failing: the API is
+   * not answering) and when it is current again (a list answered, or an event came, and `until`
+   * has seen it). Before the first list it is not current.
+   */
+  onCurrent?: (current: boolean) => void;
 }
 
 /** Thrown when the signal aborts before `until` held; carries the last state seen. */
@@ -148,8 +154,13 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
   // Since when the API has not answered (list or watch failing), so a wait that ends during an
   // outage says so instead of only showing the last state it saw.
   let unreachable: { since: number; error: string } | undefined;
+  let current = false;
+  const setCurrent = (now: boolean) => {
+    if (now !== current) opts.onCurrent?.((current = now));
+  };
   const failing = (error: string) => {
     unreachable = { since: unreachable?.since ?? Date.now(), error };
+    setCurrent(false);
   };
   const outage = () => (unreachable ? `; the API has not answered for ${Math.round((Date.now() - unreachable.since) / 1000)} s (${unreachable.error})` : '');
   const aborted = () => new WatchAbortedError(opts.describe, summarize(items) + outage(), opts.signal.reason);
@@ -192,6 +203,7 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
         needList = false;
         const r = opts.until(items);
         if (r !== undefined) return r;
+        setCurrent(true);
       }
 
       // One watch connection; settles with the result, or with how it ended.
@@ -223,10 +235,14 @@ export async function watchUntil<T extends k8s.KubernetesObject, R>(kube: Kube, 
             events++;
             const objRv = obj?.metadata?.resourceVersion;
             if (objRv) rv = objRv;
-            if (!applyEvent(items, type, obj)) return; // BOOKMARK: only the resourceVersion moves
+            if (!applyEvent(items, type, obj)) {
+              setCurrent(true); // BOOKMARK: only the resourceVersion moves, the set is as the server has it
+              return;
+            }
             try {
               const r = opts.until(items, { type, object: obj, receivedAt: new Date() });
               if (r !== undefined) settle({ result: r });
+              else setCurrent(true);
             } catch (e) {
               settle({ kind: 'error', error: new UntilThrew(e) });
             }

@@ -73,6 +73,9 @@ export const provisionStage: Stage = {
     // NodePool out and makes no NodeClaim of the run, the stage fails with its reason at once.
     const refusals = new Map<string, Refusal>();
     let claimsEver = 0;
+    // Whether the NodeClaims below are current: while their watch fails (the API is down) "no
+    // NodeClaim of this run" is not known, and the stage's own timeout decides, naming the outage.
+    let claimsCurrent = false;
     const local = new AbortController();
     const wctx: StageContext = { ...ctx, signal: AbortSignal.any([ctx.signal, local.signal]) };
     let refuse!: (e: Error) => void;
@@ -81,7 +84,7 @@ export const provisionStage: Stage = {
     let grace: NodeJS.Timeout | undefined;
     const judge = () => {
       clearTimeout(grace);
-      const v = judgeRefusals([...refusals.values()], claimsEver, Date.now());
+      const v = judgeRefusals([...refusals.values()], claimsCurrent ? claimsEver : undefined, Date.now());
       if (v.kind === 'wait') grace = setTimeout(judge, v.waitMs);
       if (v.kind !== 'fail') return;
       refuse(
@@ -119,6 +122,10 @@ export const provisionStage: Stage = {
             labelSelector: `${NODEPOOL_LABEL}=${pool}`,
             describe: `NodeClaims of NodePool ${pool} Initialized`,
             state: () => last?.detail ?? 'no NodeClaim of this run yet',
+            onCurrent: (current) => {
+              claimsCurrent = current;
+              judge();
+            },
             until: (items, ev) => {
               const mine = [...items.values()].filter((c) => isRunNodeClaim(c, id));
               if (mine.length > claimsEver) {
