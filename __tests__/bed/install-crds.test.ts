@@ -10,7 +10,7 @@ import { downloadModule } from '../../src/tools/gomod.js';
 import { crdSources, KARPENTER_MODULE } from '../../src/tools/karpenter.js';
 import { which } from '../../src/tools/which.js';
 import { loadBed } from '../../testbed/lib/bed.js';
-import { bedKube } from '../support/cluster.js';
+import { bedKube, deleteClusterObjects } from '../support/cluster.js';
 import { installEnv } from '../support/install-env.js';
 import { suffix } from './stages-lib.js';
 
@@ -55,7 +55,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const ref of created) await deleteObject(kube, ref);
+  // Gone, not only deleted: a CRD outlives its DELETE until its finalizer ran, and the next file's
+  // preflight would find it (as a Karpenter installation it did not make).
+  await deleteClusterObjects(kube, created);
 });
 
 describe('Karpenter CRDs applied as their files say', () => {

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alive, deleteNamespaces } from '../support/cluster.js';
+import { alive, deleteClusterObjects, deleteNamespaces } from '../support/cluster.js';
 import { isTrue, type WithConditions } from '../../src/checks/conditions.js';
 import { configFrom } from '../../src/inputs.js';
 import { deleteObject } from '../../src/kube/apply.js';
@@ -76,7 +76,10 @@ afterAll(async () => {
   await stopKarpenterProcess(run);
   if (pid) expect(alive(pid)).toBe(false);
   expect(existsSync(privateDir(run.runId))).toBe(false);
-  for (const o of [...run.appliedClusterObjects].reverse()) await deleteObject(kube, { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } });
+  await deleteClusterObjects(
+    kube,
+    [...run.appliedClusterObjects].reverse().map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.name } })),
+  );
   // The run's namespace (and its Lease), made before its first change to the cluster; the runs of this file share it.
   await deleteNamespaces(kube, [run.namespace]);
 });

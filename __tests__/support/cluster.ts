@@ -1,8 +1,11 @@
 // What "the cluster as it was found" means for the tests: the objects a run may create.
 import * as k8s from '@kubernetes/client-node';
+import { deleteObject, type ObjectRef } from '../../src/kube/apply.js';
 import { connect, type Kube } from '../../src/kube/client.js';
+import { collectionPath } from '../../src/kube/paths.js';
+import { pluralOf } from '../../src/stages/cleanup.js';
 import { RUN_LABEL_KEY } from '../../src/state.js';
-import { rawRequest } from '../../src/kube/raw.js';
+import { ApiError, rawRequest } from '../../src/kube/raw.js';
 import { watchUntil } from '../../src/kube/watch.js';
 
 export interface ClusterSnapshot {
@@ -54,14 +57,29 @@ export function alive(pid: number | undefined): boolean {
 
 /** Deletes the namespaces and resolves once they are gone (watched), so the next file's snapshot does not see them. */
 export async function deleteNamespaces(kube: Kube, names: string[]): Promise<void> {
-  for (const name of names) await kube.core.deleteNamespace({ name }).catch(() => undefined);
-  for (const name of names) {
-    await watchUntil<k8s.V1Namespace, true>(kube, {
-      path: '/api/v1/namespaces',
-      fieldSelector: `metadata.name=${name}`,
-      describe: `namespace ${name} gone`,
+  await deleteClusterObjects(
+    kube,
+    names.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
+  );
+}
+
+/**
+ * Deletes cluster-scoped objects (absent ones are skipped) and resolves once each is gone
+ * (watched: a CRD or namespace outlives its DELETE until its finalizers ran), so the next file
+ * does not find them terminating.
+ */
+export async function deleteClusterObjects(kube: Kube, refs: ObjectRef[]): Promise<void> {
+  for (const ref of refs) await deleteObject(kube, ref);
+  for (const ref of refs) {
+    await watchUntil<k8s.KubernetesObject, true>(kube, {
+      path: collectionPath(ref.apiVersion, pluralOf(ref.kind)),
+      fieldSelector: `metadata.name=${ref.metadata.name}`,
+      describe: `${ref.kind} ${ref.metadata.name} gone`,
       signal: AbortSignal.timeout(120_000),
       until: (items) => (items.size === 0 ? true : undefined),
+    }).catch((e: unknown) => {
+      // Its kind is no longer served (its CRD, deleted above, is gone): no object of it is left.
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
     });
   }
 }
