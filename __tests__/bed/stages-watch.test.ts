@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Kube } from '../../src/kube/client.js';
 import { watchUntil, WatchAbortedError } from '../../src/kube/watch.js';
 import { loadBed, type Bed } from '../../testbed/lib/bed.js';
+import { deleteNamespaces } from '../support/cluster.js';
 
 let bed: Bed;
 let kube: Kube;
@@ -24,14 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!kube) return;
-  await kube.core.deleteNamespace({ name: ns });
-  await watchUntil<k8s.V1Namespace, true>(kube, {
-    path: '/api/v1/namespaces',
-    fieldSelector: `metadata.name=${ns}`,
-    signal: AbortSignal.timeout(120_000),
-    describe: `namespace ${ns} gone`,
-    until: (items) => (items.size === 0 ? true : undefined),
-  });
+  await deleteNamespaces(kube, [ns]);
   const left = await kube.core.listNamespace({ fieldSelector: `metadata.name=${ns}` });
   expect(left.items).toHaveLength(0);
 });

@@ -1,15 +1,14 @@
 // Per-pod custom metrics: a GPU the stand-in attributes to a pod (as dcgm-exporter's Kubernetes
 // mapping does) shows up as custom.metrics.k8s.io gpu_utilization / gpu_power_usage of that pod.
-import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseQuantity } from '../../src/checks/quantity.js';
 import { connect, type Kube } from '../../src/kube/client.js';
 import { getJson } from '../../src/kube/raw.js';
 import { probeUntil } from '../../src/stages/wait.js';
-import { watchUntil } from '../../src/kube/watch.js';
 import { loadBed, setGpuMetrics, type Bed } from '../../testbed/lib/bed.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';
+import { deleteNamespaces } from '../support/cluster.js';
 
 const log = (m: string) => console.log(m);
 const ns = `bed-custom-${randomBytes(3).toString('hex')}`;
@@ -30,15 +29,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await setGpuMetrics(bed, { gpu: 0, namespace: '', pod: '', container: '', util: IDLE.util, power: IDLE.power });
-  await kube.core.deleteNamespace({ name: ns });
-  await watchUntil<k8s.V1Namespace, true>(kube, {
-    path: '/api/v1/namespaces',
-    fieldSelector: `metadata.name=${ns}`,
-    signal: AbortSignal.timeout(120_000),
-    describe: `namespace ${ns} removed`,
-    until: (items) => (items.size === 0 ? true : undefined),
-    log,
-  });
+  await deleteNamespaces(kube, [ns]);
 });
 
 it('serves per-pod gpu_utilization and gpu_power_usage for a GPU attributed to a pod', async () => {

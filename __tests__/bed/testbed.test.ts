@@ -14,6 +14,7 @@ import { watchUntil } from '../../src/kube/watch.js';
 import { addComponent, bin, loadBed, removeComponent, setGpuMetrics, startComponent, stopComponent, type Bed } from '../../testbed/lib/bed.js';
 import { isAlive } from '../../testbed/lib/proc.js';
 import { IDLE } from '../../testbed/dcgm-exporter.js';
+import { deleteNamespaces } from '../support/cluster.js';
 
 const METRIC = 'dcgm_gpu_power_usage';
 const METRIC_PATH = `/apis/external.metrics.k8s.io/v1beta1/namespaces/default/${METRIC}`;
@@ -46,15 +47,7 @@ async function withNamespace<T>(prefix: string, body: (ns: string) => Promise<T>
   try {
     return await body(ns);
   } finally {
-    await kube.core.deleteNamespace({ name: ns });
-    await watchUntil<k8s.V1Namespace, true>(kube, {
-      path: '/api/v1/namespaces',
-      fieldSelector: `metadata.name=${ns}`,
-      signal: AbortSignal.timeout(120_000),
-      describe: `namespace ${ns} removed`,
-      until: (items) => (items.size === 0 ? true : undefined),
-      log,
-    });
+    await deleteNamespaces(kube, [ns]);
   }
 }
 

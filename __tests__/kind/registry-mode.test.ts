@@ -16,12 +16,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyObject, deleteObject } from '../../src/kube/apply.js';
-import { watchUntil } from '../../src/kube/watch.js';
+import { applyObject } from '../../src/kube/apply.js';
 import { STAGE_NAMES } from '../../src/types.js';
 import { bin } from '../../testbed/lib/bed.js';
 import { startAuthRegistry, writes, type AuthRegistry, type RegistryRequest } from '../support/auth-registry.js';
 import { runAction } from '../support/harness.js';
+import { deleteNamespaces } from '../support/cluster.js';
 import { kindSnapshot, kindSuite, type KindSnapshot } from '../support/kind-suite.js';
 import { trustRegistryOnNode, type NodeRegistryTrust } from '../support/kind-registry.js';
 import type { Results } from '../../src/evidence/model.js';
@@ -49,16 +49,6 @@ const summary = (log: readonly RegistryRequest[]) => {
   return [...counts].map(([key, n]) => `${key} x${n}`).join(', ');
 };
 
-async function namespaceGone(name: string): Promise<void> {
-  await watchUntil<k8s.V1Namespace, true>(k.kube, {
-    path: '/api/v1/namespaces',
-    fieldSelector: `metadata.name=${name}`,
-    describe: `namespace ${name} gone`,
-    signal: AbortSignal.timeout(180_000),
-    until: (items) => (items.size === 0 ? true : undefined),
-  });
-}
-
 beforeAll(async () => {
   reg = await startAuthRegistry({ binary: bin(k.bed, 'registry'), address: k.kind.networkGateway });
   trust = await trustRegistryOnNode(k.kind, reg.host, reg.caFile);
@@ -67,29 +57,33 @@ beforeAll(async () => {
   // --type=kubernetes.io/dockerconfigjson --from-file=.dockerconfigjson=...), named in the chart's values.
   dockerConfig = reg.dockerConfig();
   await applyObject(k.kube, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }, { fieldManager: 'gac-test' });
-  await applyObject(
-    k.kube,
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: PULL_SECRET, namespace: NS },
-      type: 'kubernetes.io/dockerconfigjson',
-      data: { '.dockerconfigjson': fs.readFileSync(path.join(dockerConfig, 'config.json')).toString('base64') },
-    } as k8s.KubernetesObject,
-    { fieldManager: 'gac-test' },
-  );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gac-registry-mode-'));
-  valuesFile = path.join(dir, 'values.yaml');
-  fs.writeFileSync(valuesFile, `imagePullSecrets:\n  - name: ${PULL_SECRET}\n`);
+  valuesFile = await pullSecretValues(dir, PULL_SECRET, dockerConfig);
   toolCache = path.join(dir, 'toolcache');
   before = { ...k.before, namespaces: [...k.before.namespaces, NS].sort() };
   console.log(`[figures] registry: front ${reg.host}; containerd config_path ${trust.configPathAdded ? 'added (containerd restarted)' : 'already set'}`);
 });
 
+/** A docker-registry Secret in NS made from a docker config, and a values file naming it in the chart's imagePullSecrets. */
+async function pullSecretValues(dir: string, name: string, config: string): Promise<string> {
+  await applyObject(
+    k.kube,
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: NS },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': fs.readFileSync(path.join(config, 'config.json')).toString('base64') },
+    } as k8s.KubernetesObject,
+    { fieldManager: 'gac-test' },
+  );
+  const file = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(file, `imagePullSecrets:\n  - name: ${name}\n`);
+  return file;
+}
+
 afterAll(async () => {
-  await deleteObject(k.kube, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-    .then(() => namespaceGone(NS))
-    .catch((e: Error) => console.log(`namespace ${NS}: ${e.message}`));
+  await deleteNamespaces(k.kube, [NS]).catch((e: Error) => console.log(`namespace ${NS}: ${e.message}`));
   await trust?.undo();
   await reg?.stop();
   if (toolCache) fs.rmSync(path.dirname(toolCache), { recursive: true, force: true });
@@ -163,6 +157,25 @@ describe('karpenter-mode registry on a real kind cluster, with a registry that r
     expect(heads.map((q) => `${q.status} ${q.user ?? 'anonymous'}`)).toEqual(['401 anonymous', `200 ${reg.user}`]);
     // Nothing written: no blob upload, no manifest PUT.
     expect(writes(r.requests)).toEqual([]);
+    expect(r.post.code).toBe(0);
+    expect(await kindSnapshot(k.kube)).toEqual(before);
+  });
+
+  it("a pull Secret the registry refuses fails karpenter-install at the kubelet's second refusal, with the registry's answer", async () => {
+    const values = await pullSecretValues(path.dirname(toolCache), 'registry-pull-wrong', reg.dockerConfig('wrong-password'));
+    // A fresh image name, so the node holds nothing of it and has to pull.
+    const r = await registryRun({ 'karpenter-values': values, 'image-repository': `${reg.host}/karpenter-refused` });
+    expect(r.main.code).toBe(1);
+    expect(r.outputs['failed-stage']).toBe('karpenter-install');
+    const install = stage(r, 'karpenter-install');
+    console.log(`[figures] registry: pull refused: ${install.durationMs} ms: ${install.message}`);
+    expect(install.message).toMatch(
+      /^Expected Karpenter's pod to run; container controller of pod gac-registry-karpenter\/karpenter-[a-z0-9-]+: ErrImagePull \(.*(401|authoriz).*\); pull refused 2 times/is,
+    );
+    // The node's containerd really tried the Secret's (wrong) password, and nothing answered it.
+    const node = r.requests.filter((q) => /containerd/.test(q.agent));
+    expect(node.some((q) => q.refusedUser === reg.user)).toBe(true);
+    expect(node.filter((q) => q.status === 200 && /\/manifests\//.test(q.path))).toEqual([]);
     expect(r.post.code).toBe(0);
     expect(await kindSnapshot(k.kube)).toEqual(before);
   });

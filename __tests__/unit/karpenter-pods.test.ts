@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isRunNodeClaim } from '../../src/checks/capacity.js';
 import { foreignKarpenter } from '../../src/checks/foreign.js';
-import { karpenterPodsVerdict, karpenterPodVerdict, type PodLike } from '../../src/checks/karpenter.js';
+import { countPullRefusals, karpenterPodsVerdict, karpenterPodVerdict, type PodLike, type PullRefusals } from '../../src/checks/karpenter.js';
 import { chartFeatureGates, mergeValues } from '../../src/karpenter/values.js';
 import { dockerAuthFor, manifestPresent, parseChallenge } from '../../src/tools/registry.js';
 import { buildFailureHint } from '../../src/karpenter/build.js';
@@ -50,6 +50,72 @@ describe('karpenterPodVerdict', () => {
       pod({ phase: 'Pending', containerStatuses: [{ name: 'controller', state: { waiting: { reason: 'ErrImageNeverPull', message: 'image not present' } } }] }),
     );
     expect(v).toMatchObject({ state: 'failed', reason: expect.stringContaining('ErrImageNeverPull (image not present)') });
+  });
+  describe("a refused pull: the kubelet's second refusal fails, the first waits for its retry", () => {
+    const answer = 'failed to pull and unpack image "reg:5000/karpenter/kwok@sha256:ab": 401 Unauthorized';
+    const pulling = (reason?: string, message?: string) =>
+      pod({ phase: 'Pending', containerStatuses: [{ name: 'controller', state: { waiting: reason ? { reason, message } : {} } }] });
+    /** The counts and verdicts after each look, in turn, as a watch sees the pod. */
+    const looks = (...pods: PodLike[]) => {
+      let pulls: PullRefusals = new Map();
+      return pods.map((p) => {
+        pulls = countPullRefusals(pulls, [p]);
+        return { count: pulls.get('kube-system/karpenter-abc/controller')?.count, verdict: karpenterPodVerdict(p, pulls) };
+      });
+    };
+
+    it('counts a try each time the container enters ErrImagePull; an unchanged state seen again counts nothing', () => {
+      const seen = looks(
+        pulling('ContainerCreating'),
+        pulling('ErrImagePull', answer),
+        pulling('ErrImagePull', answer),
+        pulling('ImagePullBackOff', `Back-off pulling image: ${answer}`),
+        pulling('ErrImagePull', answer),
+      );
+      expect(seen.map((s) => s.count)).toEqual([undefined, 1, 1, 1, 2]);
+      expect(seen.map((s) => s.verdict.state)).toEqual(['starting', 'starting', 'starting', 'starting', 'failed']);
+      // While the retry is awaited the wait's state names the registry's answer.
+      expect(seen[1]!.verdict).toMatchObject({ detail: expect.stringContaining(`ErrImagePull, pull refused once, the kubelet tries again: ${answer}`) });
+      expect(seen[4]!.verdict).toEqual({
+        state: 'failed',
+        reason: `container controller of pod kube-system/karpenter-abc: ErrImagePull (${answer}); pull refused 2 times`,
+      });
+    });
+
+    it('a container first seen backing off has been refused once; its next ErrImagePull is the second', () => {
+      expect(looks(pulling('ImagePullBackOff'), pulling('ImagePullBackOff'), pulling('ErrImagePull', answer)).map((s) => s.count)).toEqual([1, 1, 2]);
+    });
+
+    it('a pull that succeeds on its retry leaves the pod starting, then running', () => {
+      const seen = looks(
+        pulling('ErrImagePull', answer),
+        pulling('ImagePullBackOff'),
+        pulling('ContainerCreating'),
+        pod({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }),
+      );
+      expect(seen.map((s) => s.verdict.state)).toEqual(['starting', 'starting', 'starting', 'running']);
+    });
+
+    it('counts per container: two pods refused once each have not been refused twice', () => {
+      const other = (reason: string) => ({ ...pulling(reason, answer), metadata: { name: 'karpenter-def', namespace: 'kube-system' } });
+      const pulls = countPullRefusals(countPullRefusals(new Map(), [pulling('ErrImagePull', answer), other('ImagePullBackOff')]), [
+        pulling('ImagePullBackOff'),
+        other('ImagePullBackOff'),
+      ]);
+      expect(karpenterPodsVerdict([pulling('ImagePullBackOff'), other('ImagePullBackOff')], pulls).state).toBe('starting');
+    });
+
+    it('without a history (one look, as existing mode takes) a refused pull fails at once', () => {
+      expect(karpenterPodVerdict(pulling('ErrImagePull', answer))).toEqual({
+        state: 'failed',
+        reason: `container controller of pod kube-system/karpenter-abc: ErrImagePull (${answer})`,
+      });
+    });
+
+    it('an image that can never be pulled fails at once even with a history', () => {
+      const p = pulling('ErrImageNeverPull', 'image not present');
+      expect(karpenterPodVerdict(p, countPullRefusals(new Map(), [p])).state).toBe('failed');
+    });
   });
   it('a pod still being made is starting, saying what it waits for', () => {
     const v = karpenterPodVerdict(pod({ phase: 'Pending', containerStatuses: [{ name: 'controller', state: { waiting: { reason: 'ContainerCreating' } } }] }));
@@ -111,6 +177,23 @@ describe('foreignKarpenter', () => {
       KEY,
     );
     expect(found).toEqual(['CustomResourceDefinition nodepools.karpenter.sh (managed by Helm)', 'Deployment karpenter/karpenter', 'NodePool default']);
+  });
+  it('says when a found object is being deleted: an earlier installation going, not a live one', () => {
+    const at = new Date('2026-12-08T03:00:00Z');
+    const found = foreignKarpenter(
+      {
+        crds: [
+          { metadata: { name: 'nodeclaims.karpenter.sh', deletionTimestamp: at, labels: { 'app.kubernetes.io/managed-by': 'gpu-autoscaling-conformance' } } },
+        ],
+        deployments: [],
+        nodePools: [{ metadata: { name: 'default', deletionTimestamp: at } }],
+      },
+      KEY,
+    );
+    expect(found).toEqual([
+      'CustomResourceDefinition nodeclaims.karpenter.sh (managed by gpu-autoscaling-conformance; being deleted since 2026-12-08T03:00:00.000Z)',
+      'NodePool default (being deleted since 2026-12-08T03:00:00.000Z)',
+    ]);
   });
 });
 

@@ -21,7 +21,10 @@ export function foreignKarpenter(found: FoundKarpenter, runLabelKey: string): st
   const who = (o: k8s.KubernetesObject) => {
     const l = o.metadata?.labels ?? {};
     const manager = l['app.kubernetes.io/managed-by'] ?? o.metadata?.managedFields?.[0]?.manager;
-    return manager ? ` (managed by ${manager})` : '';
+    // One being deleted (an earlier installation's, its finalizers still running) is not a live one: say so.
+    const deleted = o.metadata?.deletionTimestamp ? `being deleted since ${new Date(o.metadata.deletionTimestamp).toISOString()}` : undefined;
+    const notes = [manager && `managed by ${manager}`, deleted].filter(Boolean);
+    return notes.length ? ` (${notes.join('; ')})` : '';
   };
   const ns = (o: k8s.KubernetesObject) => (o.metadata?.namespace ? `${o.metadata.namespace}/` : '');
   return [

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { karpenterPodsVerdict, RECONCILING_LINE, type PodLike, type PodVerdict } from '../checks/karpenter.js';
+import { countPullRefusals, karpenterPodsVerdict, RECONCILING_LINE, type PodLike, type PodVerdict, type PullRefusals } from '../checks/karpenter.js';
 import type { PermissionRule } from '../checks/permissions.js';
 import { applyObject, deleteObject, readObject } from '../kube/apply.js';
 import { connect } from '../kube/client.js';
@@ -116,9 +116,10 @@ function featureGatesOf(chartDir: string): Record<string, boolean> {
   return chartFeatureGates(readFileSync(join(chartDir, 'templates', 'deployment.yaml'), 'utf8'), readFileSync(join(chartDir, 'values.yaml'), 'utf8'));
 }
 
-/** Waits until a pod of the release is Ready; fails at once when one crashes or cannot get its image. */
+/** Waits until a pod of the release is Ready; fails at once when one crashes, or when its image is refused a second time. */
 async function waitRunning(ctx: StageContext): Promise<PodLike> {
   let seen: PodLike[] = [];
+  let pulls: PullRefusals = new Map();
   const verdict = await waitFor<k8s.V1Pod, PodVerdict>(
     ctx,
     {
@@ -127,11 +128,12 @@ async function waitRunning(ctx: StageContext): Promise<PodLike> {
       describe: 'a Karpenter pod Ready',
       until: (items) => {
         seen = [...items.values()] as PodLike[];
-        const v = karpenterPodsVerdict(seen);
+        pulls = countPullRefusals(pulls, seen);
+        const v = karpenterPodsVerdict(seen, pulls);
         return v.state === 'starting' ? undefined : v;
       },
       state: (items) => {
-        const v = karpenterPodsVerdict([...items.values()] as PodLike[]);
+        const v = karpenterPodsVerdict([...items.values()] as PodLike[], pulls);
         return v.state === 'starting' ? v.detail : v.state;
       },
     },

@@ -6,9 +6,12 @@ import type { StageContext } from '../stages/stage.js';
 import { helmMajor, helmUpgradeArgs, KWOK_CHARTS } from '../tools/helm.js';
 import { helm } from './helm-cli.js';
 
+/** What names the KWOK controller's Deployment and pods (its chart's standard label). */
+export const KWOK_SELECTOR = 'app.kubernetes.io/name=kwok';
+
 /** Is a KWOK controller already there (a Deployment from its chart, or Stage objects of a kwokctl cluster)? */
 export async function kwokInstalled(kube: Kube): Promise<string | undefined> {
-  const deps = await kube.apps.listDeploymentForAllNamespaces({ labelSelector: 'app.kubernetes.io/name=kwok' });
+  const deps = await kube.apps.listDeploymentForAllNamespaces({ labelSelector: KWOK_SELECTOR });
   if (deps.items.length > 0) return `Deployment ${deps.items[0]!.metadata!.namespace}/${deps.items[0]!.metadata!.name}`;
   try {
     const stages = await getJson<{ items: unknown[] }>(kube, '/apis/kwok.x-k8s.io/v1alpha1/stages');

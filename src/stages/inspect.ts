@@ -103,17 +103,21 @@ export async function karpenterLogs(kube: Kube, run: RunState, tail: (run: RunSt
   if (run.karpenterLog) {
     return safe('Karpenter log tail (process)', `tail -n 50 ${run.karpenterLog}`, async () => tail(run, 50));
   }
-  return safe('Karpenter log tail (pods)', 'kubectl logs -A -l app.kubernetes.io/name=karpenter --tail=50', async () => {
-    const pods = (await kube.core.listPodForAllNamespaces({ labelSelector: 'app.kubernetes.io/name=karpenter' })).items;
-    if (pods.length === 0) return '(no Karpenter pods found)';
+  return podLogs(kube, 'Karpenter', 'app.kubernetes.io/name=karpenter');
+}
+
+/** The log tails of a controller's pods, found by label in every namespace. */
+export const podLogs = (kube: Kube, who: string, selector: string, tailLines = 50): Promise<EvidenceItem> =>
+  safe(`${who} log tail (pods)`, `kubectl logs -A -l ${selector} --tail=${tailLines}`, async () => {
+    const pods = (await kube.core.listPodForAllNamespaces({ labelSelector: selector })).items;
+    if (pods.length === 0) return `(no ${who} pods found)`;
     const out: string[] = [];
     for (const p of pods) {
-      const log = await kube.core.readNamespacedPodLog({ name: p.metadata!.name!, namespace: p.metadata!.namespace!, tailLines: 50 });
-      out.push(`--- ${p.metadata?.namespace}/${p.metadata?.name}\n${log}`);
+      const log = await kube.core.readNamespacedPodLog({ name: p.metadata!.name!, namespace: p.metadata!.namespace!, tailLines });
+      out.push(`--- ${p.metadata?.namespace}/${p.metadata?.name} (${p.status?.phase}${p.metadata?.deletionTimestamp ? ', terminating' : ''})\n${log}`);
     }
     return out.join('\n');
   });
-}
 
 const indent = (s: string) =>
   s

@@ -192,7 +192,7 @@ async function karpenterNotOurs(ctx: StageContext): Promise<string[]> {
   if (!provider.usesInstalledNodePool) {
     throw new StageFailure(
       `Expected no Karpenter installation other than this action's before installing one (karpenter-mode ${ctx.config.karpenterMode}); found ${foreign.join(', ')}`,
-      'test the installed Karpenter with karpenter-mode: existing, or remove it first; nothing was changed',
+      'test the installed Karpenter with karpenter-mode: existing, or remove it first (an object being deleted is gone once its finalizers have run: re-run then); nothing was changed',
     );
   }
   return foreign;

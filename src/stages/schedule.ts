@@ -6,7 +6,8 @@ import { summarizeSchedule, type ScheduleSummary } from '../checks/pods.js';
 import { gpusIn } from '../checks/quantity.js';
 import { judgeRightSizing, podRequest, RIGHT_SIZING_NEXT } from '../checks/rightsizing.js';
 import { desiredReplicas, WORKLOAD_SELECTOR } from '../checks/workload.js';
-import { eventsItem, formatPods, poolNodes, workloadPods } from './inspect.js';
+import { eventsItem, formatPods, podLogs, poolNodes, workloadPods } from './inspect.js';
+import { KWOK_SELECTOR } from '../karpenter/kwok.js';
 import { podsIn } from '../kube/paths.js';
 import { waitFor, withSoftDeadline } from './wait.js';
 import { pass, StageFailure, type Stage } from './stage.js';
@@ -120,7 +121,11 @@ export const scheduleStage: Stage = {
   async diagnose(ctx) {
     const kube = ctx.kube();
     ctx.diagnostic(await workloadPods(kube, ctx.run.namespace));
-    ctx.diagnostic(await eventsItem('Scheduling events', kube, ctx.run.namespace, { reason: 'FailedScheduling' }));
+    // Every event of the pods, not only FailedScheduling: Scheduled says where each was bound.
+    ctx.diagnostic(await eventsItem('Workload pod events', kube, ctx.run.namespace, { kind: 'Pod' }));
     ctx.diagnostic(await poolNodes(kube, ctx.config.nodePool.name));
+    // A pod bound to a KWOK node runs only once the KWOK controller plays its stages: its log
+    // says whether it saw the pod (the bed's process-mode KWOK is no pod and is not found).
+    ctx.diagnostic(await podLogs(kube, 'KWOK controller', KWOK_SELECTOR, 80));
   },
 };
