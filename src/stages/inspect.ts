@@ -13,6 +13,7 @@ import type { Kube } from '../kube/client.js';
 import { eventsCommand, formatEvents, listEvents } from '../kube/events.js';
 import { EXTERNAL_METRICS, EXTERNAL_METRICS_APISERVICE, externalMetric, NODECLAIMS, NODEPOOLS } from '../kube/paths.js';
 import { getJson, rawRequest } from '../kube/raw.js';
+import { KARPENTER_SELECTOR } from '../karpenter/existing.js';
 import { karpenterLogTail } from '../tools/karpenter-process.js';
 import type { StageContext } from './stage.js';
 
@@ -103,7 +104,7 @@ export async function karpenterLogs(kube: Kube, run: RunState, tail: (run: RunSt
   if (run.karpenterLog) {
     return safe('Karpenter log tail (process)', `tail -n 50 ${run.karpenterLog}`, async () => tail(run, 50));
   }
-  return podLogs(kube, 'Karpenter', 'app.kubernetes.io/name=karpenter');
+  return podLogs(kube, 'Karpenter', KARPENTER_SELECTOR);
 }
 
 /** The log tails of a controller's pods, found by label in every namespace. */
